@@ -1,0 +1,3 @@
+from .defaults import add_evaluation_config, add_proxy_mask_head_config, add_weak_data_config, add_wsis_config
+
+__all__ = ["add_wsis_config", "add_weak_data_config", "add_proxy_mask_head_config", "add_evaluation_config"]

@@ -1,0 +1,40 @@
+"""Dataset converters (detectron2-free): VOC 2012 + SBD → COCO json; salient-object folders → dataset dicts."""
+from .salient import (
+    SALIENT_EXTENSIONS,
+    binarize_salient_mask,
+    count_salient_objects,
+    load_salient_folder,
+    salient_folder_to_coco,
+    salient_objects,
+)
+from .voc_sbd import (
+    VOC_CLASSES,
+    VOC_SBD_SPLITS,
+    ConversionError,
+    build_voc_sbd_coco,
+    convert_voc_sbd,
+    encode_mask,
+    load_sbd_instances,
+    load_voc_instances,
+    voc_sbd_image_list,
+    write_json_atomic,
+)
+
+__all__ = [
+    "SALIENT_EXTENSIONS",
+    "VOC_CLASSES",
+    "VOC_SBD_SPLITS",
+    "ConversionError",
+    "binarize_salient_mask",
+    "build_voc_sbd_coco",
+    "convert_voc_sbd",
+    "count_salient_objects",
+    "encode_mask",
+    "load_salient_folder",
+    "load_sbd_instances",
+    "load_voc_instances",
+    "salient_folder_to_coco",
+    "salient_objects",
+    "voc_sbd_image_list",
+    "write_json_atomic",
+]

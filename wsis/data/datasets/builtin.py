@@ -1,0 +1,62 @@
+"""
+Builtin datasets on the small real sets of ``$WSIS_DATASETS`` (default ``./datasets``; point it at the shared data
+folder, e.g. ``export WSIS_DATASETS=../shared/data``), registered lazily like Detectron2's builtin ones:
+
+==========================  =====================================================================
+name                        content
+==========================  =====================================================================
+coco_tiny_train / _val      80 + 80 COCO 2017 images, full masks (evaluation ground truth)
+coco_tiny_train_box         the train images with boxes only (masks dropped)
+coco_tiny_train_tag         the train images with image-level tags only
+coco_tiny_train_semi50      masks on a seeded 50% of the train images, boxes on the rest
+coco_tiny_val_box           the val images with boxes only (input of pseudo-mask quality runs)
+coco_panoptic_val100        100 COCO val2017 images with panoptic ground truth (80 things + 53 stuff)
+ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-object images
+ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
+==========================  =====================================================================
+"""
+import os
+
+from .register import register_coco_panoptic_from_json, register_coco_weak, register_salient_folder
+
+
+def _root():
+    return os.path.expanduser(os.environ.get("WSIS_DATASETS", "datasets"))
+
+
+def register_all_coco_tiny(root):
+    ann = os.path.join(root, "coco_tiny", "annotations", "instances_{}2017.json")
+    img = os.path.join(root, "coco_tiny", "{}2017")
+    for split in ("train", "val"):
+        register_coco_weak(f"coco_tiny_{split}", ann.format(split), img.format(split))
+        register_coco_weak(f"coco_tiny_{split}_box", ann.format(split), img.format(split), supervision="box")
+    register_coco_weak("coco_tiny_train_tag", ann.format("train"), img.format("train"), supervision="tag")
+    register_coco_weak(
+        "coco_tiny_train_semi50", ann.format("train"), img.format("train"), weak_mode="semi_images", fraction=0.5
+    )
+
+
+def register_all_coco_panoptic_val100(root):
+    base = os.path.join(root, "coco_panoptic_val100")
+    register_coco_panoptic_from_json(
+        "coco_panoptic_val100",
+        os.path.join(base, "images"),
+        os.path.join(base, "annotations", "panoptic_val2017"),
+        os.path.join(base, "annotations", "panoptic_val2017.json"),
+    )
+
+
+def register_all_ecssd(root):
+    images, masks = os.path.join(root, "ecssd", "images"), os.path.join(root, "ecssd", "masks")
+    register_salient_folder("ecssd", images, masks)
+    register_salient_folder("ecssd_single", images, masks, single_object_only=True)
+    register_salient_folder("ecssd_train", images, masks, image_ids=range(1, 801))
+    register_salient_folder("ecssd_val", images, masks, image_ids=range(801, 1001))
+
+
+_root_dir = _root()
+register_all_coco_tiny(_root_dir)
+if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations", "panoptic_val2017.json")):
+    # Detectron2's panoptic registration reads nothing, but our metadata needs the json's categories.
+    register_all_coco_panoptic_val100(_root_dir)
+register_all_ecssd(_root_dir)

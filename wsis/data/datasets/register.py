@@ -1,0 +1,88 @@
+"""Register weakly-annotated COCO-style sets, salient-object folders and COCO panoptic sets with Detectron2."""
+import json
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets.coco_panoptic import register_coco_panoptic
+
+from ..coco_weak import load_coco_instances
+from ..weak import derive_weak_dataset
+
+__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json"]
+
+
+def register_coco_weak(
+    name, json_file, image_root, supervision="mask", weak_mode=None, fraction=0.0, seed=0, on_bad="warn"
+):
+    """
+    Register a COCO instances json under ``name`` with a given supervision.
+
+    Args:
+        supervision (str): "mask", "box" or "tag": what of the json is kept (see ``load_coco_instances``).
+        weak_mode (str or None): optionally derive a weaker set on load (``wsis.data.weak.derive_weak_dataset``),
+            e.g. "semi_images" with ``fraction`` 0.1 keeps masks on a seeded 10% of images.
+        on_bad (str): "warn" (skip unusable boxes with a summary) or "error".
+
+    Metadata: ``thing_classes``, ``thing_dataset_id_to_contiguous_id``, ``json_file``, ``image_root``,
+    ``evaluator_type="coco"``, ``supervision``. Category metadata is read lazily, when the data is loaded.
+    """
+
+    def load():
+        dicts, meta = load_coco_instances(json_file, image_root, supervision=supervision, on_bad=on_bad)
+        md = MetadataCatalog.get(name)
+        if not hasattr(md, "thing_classes"):
+            md.set(thing_classes=meta["thing_classes"],
+                   thing_dataset_id_to_contiguous_id=meta["thing_dataset_id_to_contiguous_id"])
+        if weak_mode:
+            dicts = derive_weak_dataset(dicts, weak_mode, fraction=fraction, seed=seed)
+        return dicts
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(
+        json_file=json_file, image_root=image_root, evaluator_type="coco",
+        supervision=weak_mode or supervision,
+    )
+
+
+def register_salient_folder(name, image_dir, mask_dir, single_object_only=False, image_ids=None):
+    """
+    Register a salient-object folder (image + binary mask of the same stem, e.g. DUTS-TR, ECSSD) as a one-class
+    instance dataset ("salient object"); ``single_object_only`` applies BoxCaseg's DUTS-Single rule, ``image_ids``
+    keeps a subset (e.g. a train/held-out split).
+    """
+    from ..converters import load_salient_folder
+
+    def load():
+        dicts = load_salient_folder(image_dir, mask_dir, single_object_only=single_object_only)
+        if image_ids is not None:
+            keep = set(image_ids)
+            dicts = [d for d in dicts if d["image_id"] in keep]
+        for d in dicts:
+            d.setdefault("supervision", "mask")
+            d.setdefault("image_labels", [0] if d["annotations"] else [])
+            for a in d["annotations"]:
+                a.setdefault("mask_valid", "segmentation" in a)
+        return dicts
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(
+        thing_classes=["salient object"], thing_dataset_id_to_contiguous_id={1: 0},
+        image_root=image_dir, mask_root=mask_dir, evaluator_type="coco", supervision="mask",
+    )
+
+
+def register_coco_panoptic_from_json(name, image_root, panoptic_root, panoptic_json):
+    """
+    Register a COCO panoptic set with Detectron2's standard panoptic loader, deriving its metadata from the json's
+    categories the way Detectron2's builtin "coco_panoptic_standard" does (one contiguous id over things and
+    stuff, in json order). ``evaluator_type="coco_panoptic_seg"``.
+    """
+    with open(panoptic_json) as f:
+        cats = json.load(f)["categories"]
+    names = [c["name"] for c in cats]
+    meta = {
+        "thing_classes": names,
+        "stuff_classes": names,
+        "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if c["isthing"]},
+        "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if not c["isthing"]},
+    }
+    register_coco_panoptic(name, meta, image_root, panoptic_root, panoptic_json)

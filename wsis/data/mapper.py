@@ -1,0 +1,133 @@
+"""Detectron2 glue: a DatasetMapper that honours weak labels (box-only instances, pseudo masks, ignore regions)."""
+import logging
+
+import numpy as np
+import pycocotools.mask as mask_util
+import torch
+from detectron2.config import configurable
+from detectron2.data import DatasetMapper
+from detectron2.data import detection_utils as utils
+from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, PolygonMasks, polygons_to_bitmask
+
+from wsis.structures import ImageRegionMask
+
+__all__ = ["WeakDatasetMapper", "weak_annotations_to_instances"]
+
+logger = logging.getLogger(__name__)
+
+
+def weak_annotations_to_instances(annos, image_size, use_masks=True, mask_format="bitmask"):
+    """
+    Like ``detection_utils.annotations_to_instances``, for instances that may or may not have a mask.
+
+    Args:
+        annos (list[dict]): transformed annotations (XYXY_ABS boxes); a usable mask is a "segmentation" that is
+            polygons or an (H, W) array; "mask_valid" (default: has a segmentation) says whether it gives loss.
+        image_size (tuple): (H, W).
+        use_masks (bool): add ``gt_masks`` and ``gt_mask_valid`` (always both, so box-only data never hits
+            "Cannot find field gt_masks").
+        mask_format (str): "polygon" keeps ``PolygonMasks`` when every instance has a valid polygon mask;
+            otherwise masks are ``BitMasks``, all-zero for instances without one.
+
+    Returns:
+        Instances: gt_boxes, gt_classes and, with ``use_masks``, gt_masks (N, H, W) and gt_mask_valid (N,) bool.
+    """
+    h, w = image_size
+    target = Instances(image_size)
+    boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos]
+    target.gt_boxes = Boxes(torch.as_tensor(np.array(boxes, dtype=np.float32).reshape(-1, 4)))
+    target.gt_boxes.clip(image_size)
+    target.gt_classes = torch.tensor([int(a["category_id"]) for a in annos], dtype=torch.int64)
+    if not use_masks:
+        return target
+    valid = [bool(a.get("mask_valid", "segmentation" in a)) and "segmentation" in a for a in annos]
+    if mask_format == "polygon" and annos and all(valid) and all(isinstance(a["segmentation"], list) for a in annos):
+        target.gt_masks = PolygonMasks([a["segmentation"] for a in annos])
+    else:
+        masks = np.zeros((len(annos), h, w), dtype=bool)
+        for i, (a, ok) in enumerate(zip(annos, valid)):
+            if not ok:
+                continue
+            segm = a["segmentation"]
+            if isinstance(segm, list):
+                masks[i] = polygons_to_bitmask(segm, h, w)
+            elif isinstance(segm, np.ndarray):
+                if segm.shape[:2] != (h, w):
+                    raise ValueError(f"mask of shape {segm.shape} does not match image size {(h, w)}")
+                masks[i] = segm > 0
+            else:
+                raise ValueError(f"unsupported transformed segmentation type {type(segm)}")
+        target.gt_masks = BitMasks(torch.from_numpy(masks))
+    target.gt_mask_valid = torch.tensor(valid, dtype=torch.bool)
+    return target
+
+
+class WeakDatasetMapper(DatasetMapper):
+    """
+    ``DatasetMapper`` for weakly-annotated dicts (format of :mod:`wsis.data.coco_weak`, pseudo masks attached by
+    :func:`wsis.data.pseudo_store.attach_pseudo_masks`). Compared with Detectron2's mapper it
+
+    * keeps box-only instances next to masked ones, adding ``gt_mask_valid`` (and all-zero masks where there is
+      none) instead of failing or dropping them;
+    * transforms the per-image ``"ignore_mask"`` (RLE) with the image and attaches it as ``gt_ignore``
+      (:class:`wsis.structures.ImageRegionMask`), and returns it as ``dataset_dict["ignore_mask"]`` (H, W) bool;
+    * never recomputes boxes from masks (a box-only instance has none);
+    * drops an instance only when its box becomes empty, or its *valid* mask becomes empty after cropping;
+    * reports an unreadable image with its file name and image id.
+
+    The output keeps ``"image_labels"`` (image-level tags) untouched. Picklable: holds no open files.
+    """
+
+    @configurable
+    def __init__(self, is_train: bool, **kwargs):
+        kwargs["recompute_boxes"] = False
+        super().__init__(is_train, **kwargs)
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        ret = super().from_config(cfg, is_train)
+        ret["recompute_boxes"] = False
+        return ret
+
+    def __call__(self, dataset_dict):
+        try:
+            return super().__call__(dataset_dict)
+        except (OSError, SyntaxError, ValueError) as e:
+            msg = f"{dataset_dict.get('file_name')} (image id {dataset_dict.get('image_id')}): {e}"
+            try:
+                err = type(e)(msg)
+            except Exception:  # an exception type that needs more arguments
+                err = RuntimeError(msg)
+            raise err from e
+
+    def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        ignore_rle = dataset_dict.pop("ignore_mask", None)
+        annos = []
+        for obj in dataset_dict.pop("annotations"):
+            if obj.get("iscrowd", 0):
+                continue
+            valid = bool(obj.get("mask_valid", "segmentation" in obj)) and "segmentation" in obj
+            if not (self.use_instance_mask and valid):
+                obj.pop("segmentation", None)
+            if not self.use_keypoint:
+                obj.pop("keypoints", None)
+            obj["mask_valid"] = valid and self.use_instance_mask
+            annos.append(
+                utils.transform_instance_annotations(
+                    obj, transforms, image_shape, keypoint_hflip_indices=self.keypoint_hflip_indices
+                )
+            )
+        instances = weak_annotations_to_instances(
+            annos, image_shape, use_masks=self.use_instance_mask, mask_format=self.instance_mask_format
+        )
+        keep = instances.gt_boxes.nonempty(threshold=1e-5)
+        if self.use_instance_mask:
+            keep &= ~instances.gt_mask_valid | instances.gt_masks.nonempty()
+        instances = instances[keep]
+        if ignore_rle is not None:
+            region = transforms.apply_segmentation(mask_util.decode(ignore_rle).astype(np.uint8)) > 0
+            dataset_dict["ignore_mask"] = torch.from_numpy(np.ascontiguousarray(region))
+            if self.use_instance_mask:
+                instances.gt_ignore = ImageRegionMask(dataset_dict["ignore_mask"], len(instances))
+        dataset_dict["instances"] = instances
+

@@ -1,0 +1,60 @@
+"""A ``DefaultTrainer`` that trains on weak labels and evaluates with the metrics of the papers."""
+import os
+
+from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.engine import DefaultTrainer
+from detectron2.evaluation import COCOEvaluator, DatasetEvaluators, SemSegEvaluator
+
+import wsis.data.datasets  # noqa: F401  (registers builtin datasets)
+import wsis.modeling  # noqa: F401  (registers heads)
+from wsis.data.build import build_weak_train_loader
+from wsis.data.mapper import WeakDatasetMapper
+from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator
+
+__all__ = ["WSISTrainer", "build_evaluators"]
+
+
+def build_evaluators(cfg, dataset_name, output_folder=None):
+    """
+    Evaluators by the dataset's ``evaluator_type``: "coco" → AP^r (+ COCO box/mask AP when ``WSIS.EVAL.COCO``);
+    "coco_panoptic_seg" → PQ; "sem_seg" → mIoU.
+    """
+    output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", "coco")
+    evaluators = []
+    if evaluator_type == "coco":
+        if cfg.MODEL.MASK_ON:
+            evaluators.append(
+                InstanceAPrEvaluator(
+                    dataset_name, iou_thresholds=cfg.WSIS.EVAL.APR_IOU_THRESHOLDS,
+                    interpolation=cfg.WSIS.EVAL.APR_INTERPOLATION, output_dir=output_folder,
+                )
+            )
+        if cfg.WSIS.EVAL.COCO:
+            evaluators.append(COCOEvaluator(dataset_name, output_dir=output_folder, allow_cached_coco=False))
+    elif evaluator_type == "coco_panoptic_seg":
+        evaluators.append(PanopticQualityEvaluator(dataset_name, output_dir=output_folder))
+    elif evaluator_type == "sem_seg":
+        evaluators.append(SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder))
+    if not evaluators:
+        raise NotImplementedError(f"no evaluator for dataset {dataset_name} of type {evaluator_type!r}")
+    return DatasetEvaluators(evaluators)
+
+
+class WSISTrainer(DefaultTrainer):
+    """
+    Detectron2's trainer with wsis's data path: weak annotations + pseudo masks (``WSIS.DATA.PSEUDO_MASKS``) read
+    by :class:`WeakDatasetMapper`, and evaluators chosen by :func:`build_evaluators`.
+    """
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_weak_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=WeakDatasetMapper(cfg, is_train=False))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluators(cfg, dataset_name, output_folder)

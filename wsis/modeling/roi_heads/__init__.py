@@ -1,0 +1,3 @@
+from .proxy_mask_head import ProxyMaskRCNNConvUpsampleHead
+
+__all__ = ["ProxyMaskRCNNConvUpsampleHead"]

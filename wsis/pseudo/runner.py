@@ -1,0 +1,77 @@
+"""Run a pseudo-mask generator over a dataset: workers, progress, resume after a kill, report of bad inputs."""
+import logging
+import multiprocessing as mp
+
+from tqdm import tqdm
+
+from wsis.data.pseudo_store import PseudoMaskWriter
+
+logger = logging.getLogger(__name__)
+
+_worker_generator = None
+
+
+def _init_worker(generator):
+    global _worker_generator
+    _worker_generator = generator
+
+
+def _safe_call(dataset_dict, generator=None):
+    generator = generator or _worker_generator
+    try:
+        return dataset_dict["image_id"], generator(dataset_dict), None
+    except Exception as e:  # a bad input is reported and counted, the run goes on
+        return dataset_dict["image_id"], None, f"{dataset_dict.get('file_name')}: {type(e).__name__}: {e}"
+
+
+def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, progress=True, overwrite=False):
+    """
+    Generate pseudo masks for every image and write them to the store ``out_path`` atomically.
+
+    Images already in the store's journal (a run that was killed) are not recomputed; the final file is the same,
+    byte for byte, as that of an uninterrupted run. An image whose generation raises (missing or corrupt image,
+    inconsistent annotation) is skipped and reported; it is retried by the next run since it was never journalled.
+
+    Args:
+        dataset_dicts (list[dict]): images in the format of :mod:`wsis.data.coco_weak`.
+        generator (callable): picklable ``generator(dataset_dict) -> image record``.
+        out_path (str): the pseudo-mask json to write.
+        provenance (dict): recorded in the file; a journal of a run with other provenance is refused.
+        workers (int): processes; 1 runs in this process.
+
+    Returns:
+        list[tuple]: ``(image_id, reason)`` of each skipped image (empty when all succeeded).
+    """
+    skipped = []
+    with PseudoMaskWriter(out_path, provenance, overwrite=overwrite) as writer:
+        done = writer.done_ids()
+        todo = [d for d in dataset_dicts if d["image_id"] not in done]
+        if done:
+            logger.info(f"{out_path}: resuming, {len(done)} images done, {len(todo)} to go")
+        bar = tqdm(total=len(dataset_dicts), initial=len(dataset_dicts) - len(todo), disable=not progress,
+                   desc="pseudo masks", unit="img")
+        if workers <= 1:
+            results = (_safe_call(d, generator) for d in todo)
+            pool = None
+        else:
+            pool = mp.get_context("spawn" if mp.get_start_method(allow_none=True) == "spawn" else "fork").Pool(
+                workers, initializer=_init_worker, initargs=(generator,)
+            )
+            results = pool.imap_unordered(_safe_call, todo, chunksize=4)
+        try:
+            for image_id, record, error in results:
+                if error is not None:
+                    skipped.append((image_id, error))
+                    logger.warning(f"skipped image id {image_id}: {error}")
+                else:
+                    writer.add(record)
+                bar.update(1)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+        if skipped:
+            logger.warning(f"{len(skipped)} of {len(dataset_dicts)} images skipped; the others are in {out_path}")
+        writer.finalize()
+    return skipped

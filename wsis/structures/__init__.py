@@ -1,0 +1,3 @@
+from .region_mask import ImageRegionMask
+
+__all__ = ["ImageRegionMask"]
