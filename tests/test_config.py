@@ -36,7 +36,7 @@ def test_every_key_is_documented():
     src = inspect.getsource(d)
     lines = src.splitlines()
     for i, line in enumerate(lines):
-        if line.strip().startswith("cfg.") and "= CN()" not in line:
+        if line.strip().startswith("cfg.") and "= _node(cfg)" not in line:
             assert lines[i - 1].strip().startswith("#"), f"undocumented key: {line.strip()}"
 
 
@@ -46,5 +46,6 @@ def test_does_not_touch_detectron2_defaults():
 
     cfg = add_wsis_config(get_cfg())
     assert "WSIS" in cfg
+    assert type(cfg.WSIS) is type(cfg)
     fresh = get_cfg()
     assert "WSIS" not in fresh and "LOSS_NORMALIZATION" not in fresh.MODEL.ROI_MASK_HEAD

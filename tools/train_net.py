@@ -6,13 +6,12 @@ Train or evaluate a wsis model with Detectron2 (the standard ``train_net.py`` te
         --num-gpus 1 WSIS.DATA.PSEUDO_MASKS "('output/pseudo/pseudo_masks.json',)"
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
 """
-import logging
-
 import detectron2.utils.comm as comm
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
+from detectron2.utils.logger import setup_logger
 
 from wsis.config import add_wsis_config
 from wsis.engine import WSISTrainer
@@ -29,6 +28,7 @@ def setup(args):
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="wsis")
     return cfg
 
 
@@ -49,7 +49,6 @@ def main(args):
 
 def invoke_main() -> None:
     args = default_argument_parser().parse_args()
-    logging.getLogger("wsis").setLevel(logging.INFO)
     print("Command Line Args:", args)
     launch(
         main,

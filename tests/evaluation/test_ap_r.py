@@ -214,7 +214,8 @@ def test_bad_inputs():
 
 def _coco_ap(images, num_classes, thresh):
     """pycocotools segm AP (fraction) per class at one IoU threshold, all areas, maxDets 100."""
-    dataset = {"images": [], "annotations": [], "categories": [{"id": c + 1, "name": str(c)} for c in range(num_classes)]}
+    categories = [{"id": c + 1, "name": str(c)} for c in range(num_classes)]
+    dataset = {"images": [], "annotations": [], "categories": categories}
     results = []
     for img_id, (preds, gts) in enumerate(images, start=1):
         h, w = gts[0]["segmentation"].shape if gts else preds[0]["segmentation"].shape

@@ -14,8 +14,8 @@ CATS = [
     {"id": 2, "isthing": 1, "name": "car"},
     {"id": 3, "isthing": 0, "name": "sky"},
 ]
-SHARED_DATA = os.environ.get("WSIS_DATASETS", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
-COCO_PANOPTIC = os.path.join(SHARED_DATA, "coco_panoptic_val100")
+_DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+COCO_PANOPTIC = os.path.join(os.environ.get("WSIS_DATASETS", _DEFAULT_DATA), "coco_panoptic_val100")
 
 
 def cols(c0, c1, sid, base=None, shape=(4, 8)):
@@ -157,8 +157,9 @@ def coco_panoptic():
     ann_dir = os.path.join(COCO_PANOPTIC, "annotations")
     with open(os.path.join(ann_dir, "panoptic_val2017.json")) as f:
         data = json.load(f)
+    png_dir = os.path.join(ann_dir, "panoptic_val2017")
     maps = [
-        panoptic_rgb_to_id(np.asarray(Image.open(os.path.join(ann_dir, "panoptic_val2017", a["file_name"])).convert("RGB")))
+        panoptic_rgb_to_id(np.asarray(Image.open(os.path.join(png_dir, a["file_name"])).convert("RGB")))
         for a in data["annotations"]
     ]
     return data, maps
@@ -176,8 +177,8 @@ def test_coco_ground_truth_against_itself(coco_panoptic):
 
 
 def test_coco_relabelled_things(coco_panoptic):
-    """Relabel the first non-crowd thing of every image to another thing category: it becomes one FN for its category and
-    one FP for the new one; every other segment stays a perfect TP, so SQ of matched segments stays 1."""
+    """Relabel the first non-crowd thing of every image to another thing category: it becomes one FN for its category
+    and one FP for the new one; every other segment stays a perfect TP, so SQ of matched segments stays 1."""
     data, maps = coco_panoptic
     thing_ids = [c["id"] for c in data["categories"] if c["isthing"]]
     acc = PQAccumulator(data["categories"])

@@ -3,15 +3,19 @@ Config keys of wsis, added to a Detectron2 config by :func:`add_wsis_config` *be
 
 Each method family has its own ``add_*_config`` function; :func:`add_wsis_config` composes them. They only add keys
 to the ``cfg`` they are given (a copy made by ``detectron2.config.get_cfg()``), never to Detectron2's global
-default config, and work on any fvcore/yacs ``CfgNode``, so this module does not need detectron2.
+default config, and work on any fvcore/yacs ``CfgNode`` (children take the class of ``cfg``), so this module does not need detectron2.
 """
-from fvcore.common.config import CfgNode as CN
+
+
+def _node(cfg):
+    """A new child node of the same class as ``cfg`` (detectron2's CfgNode or fvcore's), so merging yaml works."""
+    return type(cfg)()
 
 
 def add_weak_data_config(cfg):
     """Weak annotations and pseudo masks fed to training."""
-    cfg.WSIS = CN()
-    cfg.WSIS.DATA = CN()
+    cfg.WSIS = _node(cfg)
+    cfg.WSIS.DATA = _node(cfg)
     # Pseudo-mask store files (wsis.data.pseudo_store format) merged into the training dicts: one file for all of
     # DATASETS.TRAIN, or one per DATASETS.TRAIN entry (same order). Empty: train on the annotations as registered.
     cfg.WSIS.DATA.PSEUDO_MASKS = ()
@@ -32,7 +36,7 @@ def add_proxy_mask_head_config(cfg):
 
 def add_evaluation_config(cfg):
     """Evaluation of instance masks (AP^r and COCO AP)."""
-    cfg.WSIS.EVAL = CN()
+    cfg.WSIS.EVAL = _node(cfg)
     # IoU thresholds of the VOC/SDS-style AP^r; AP^r_vol (mean over 0.1..0.9) is always reported.
     cfg.WSIS.EVAL.APR_IOU_THRESHOLDS = (0.25, 0.5, 0.7, 0.75)
     # Interpolation of the precision/recall curve: "voc" (VOC2010+ all points), "voc07" (11 points), "coco101".

@@ -35,9 +35,9 @@ def get_weak_train_dicts(cfg):
         if files:
             _, records = load_pseudo_masks(files[i], part, require_all=cfg.WSIS.DATA.PSEUDO_MASKS_REQUIRE_ALL)
             part = attach_pseudo_masks(part, records, keep_existing_masks=cfg.WSIS.DATA.KEEP_GT_MASKS)
-            n_valid = sum(a.get("mask_valid", False) for d in part for a in d["annotations"])
-            n_all = sum(len(d["annotations"]) for d in part)
-            logger.info(f"{name}: {files[i]} gives {n_valid}/{n_all} instances a valid mask")
+            anns = [a for d in part for a in d["annotations"] if not a.get("iscrowd", 0)]
+            n_valid = sum(bool(a.get("mask_valid", False)) for a in anns)
+            logger.info(f"{name}: {files[i]} gives {n_valid}/{len(anns)} instances a valid mask")
         dicts.extend(part)
     return dicts
 

@@ -4,23 +4,24 @@ ECCV 2014), as reported by BBTP, BoxCaseg, WSPS, IRNet and CCGR.
 AP^r at IoU threshold t, for one class:
 
 1. rank all predictions of the class (over all images) by score, highest first;
-2. in each image, walk the predictions in that order and match each to the *unmatched* non-crowd ground-truth instance
-   of the same class with the highest mask IoU ``>= t`` (ties go to the later ground truth, as in pycocotools). A matched
-   prediction is a true positive; a prediction left without a match is a false positive, so a duplicate of an already
-   matched instance is a false positive;
-3. a prediction that matches no instance but whose overlap with a crowd region (``iscrowd=1``) of its class is ``>= t`` is
-   ignored (neither TP nor FP). As in pycocotools, the overlap with a crowd region is |pred ∩ crowd| / |pred|. Crowd
-   regions never count as ground truth;
+2. in each image, walk the predictions in that order and match each to the *unmatched* non-crowd ground-truth
+   instance of the same class with the highest mask IoU ``>= t`` (ties go to the later ground truth, as in
+   pycocotools). A matched prediction is a true positive; a prediction left without a match is a false positive, so a
+   duplicate of an already matched instance is a false positive;
+3. a prediction that matches no instance but whose overlap with a crowd region (``iscrowd=1``) of its class is
+   ``>= t`` is ignored (neither TP nor FP). As in pycocotools, the overlap with a crowd region is
+   |pred ∩ crowd| / |pred|. Crowd regions never count as ground truth;
 4. precision/recall over the ranked list; AP is the area under the precision/recall curve (see ``interpolation``).
 
 AP^r is the mean of the per-class APs over classes with at least one non-crowd ground-truth instance; classes without
 ground truth are excluded from the mean (their predictions can only be false positives, and AP is undefined there).
 AP^r_vol is the mean of AP^r over IoU thresholds 0.1, 0.2, ..., 0.9 (SDS §5).
 
-Matching note: the SDS/VOC reference code matches a prediction to the ground truth of highest IoU whether or not it is
-already taken (a taken one makes it a FP); this module matches among the still-unmatched instances (COCO style), so that
+Matching note: the VOC devkit matches a prediction to the ground truth of highest IoU whether or not it is already
+taken (a taken one makes it a FP); this module matches among the still-unmatched instances (COCO style), so that
 ``interpolation="coco101"`` reproduces ``pycocotools.cocoeval.COCOeval`` exactly. The two differ only when a prediction
-overlaps two same-class instances by at least t each, which for t >= 0.5 cannot happen with non-overlapping instances.
+has IoU >= t with two same-class instances, which for non-overlapping instances is impossible at t > 0.5 (at t = 0.5
+only for a prediction that is exactly the union of two equal-sized instances).
 """
 import logging
 from typing import Any, Dict, List, Optional, Sequence
@@ -187,15 +188,15 @@ class InstanceAPAccumulator:
             image_size: ``(H, W)``; only needed when every segmentation is a polygon list.
 
         Raises:
-            ValueError: masks of different shapes in one image, category ids out of range, missing keys.
+            ValueError: masks of different shapes in one image, category ids out of range (nothing is added then).
+            KeyError: a dict lacks ``category_id``, ``score`` or ``segmentation``.
         """
         height, width = self._image_size(preds, gts, image_size)
         pred_cls = np.array([self._category(p) for p in preds], dtype=np.int64)
         pred_scores = np.array([float(p["score"]) for p in preds], dtype=np.float64)
         gt_cls = np.array([self._category(g) for g in gts], dtype=np.int64)
         gt_crowd = np.array([bool(g.get("iscrowd", 0)) for g in gts], dtype=bool)
-        self.num_images += 1
-        np.add.at(self._gt_counts, gt_cls[~gt_crowd], 1)
+        per_class = []  # computed first, committed at the end: a bad image leaves the state untouched
         for c in np.unique(pred_cls):
             d_idx = np.flatnonzero(pred_cls == c)
             d_idx = d_idx[np.argsort(-pred_scores[d_idx], kind="mergesort")]
@@ -204,8 +205,12 @@ class InstanceAPAccumulator:
             dt = [to_rle(preds[i]["segmentation"], height, width) for i in d_idx]
             ious = self._iou(dt, [to_rle(gts[i]["segmentation"], height, width) for i in g_idx], crowd=False)
             crowd = self._iou(dt, [to_rle(gts[i]["segmentation"], height, width) for i in c_idx], crowd=True)
-            self._scores[c].append(pred_scores[d_idx])
-            self._flags[c].append(match_predictions(ious, crowd, self.iou_thresholds))
+            per_class.append((c, pred_scores[d_idx], match_predictions(ious, crowd, self.iou_thresholds)))
+        for c, scores, flags in per_class:
+            self._scores[c].append(scores)
+            self._flags[c].append(flags)
+        np.add.at(self._gt_counts, gt_cls[~gt_crowd], 1)
+        self.num_images += 1
 
     def merge(self, other: "InstanceAPAccumulator") -> "InstanceAPAccumulator":
         """Add ``other``'s images to this accumulator (in place); returns ``self``.

@@ -10,6 +10,7 @@ Segmentations arrive in the three COCO forms plus plain arrays:
 Everything is normalised to a compressed RLE whose ``counts`` is a ``str`` (JSON- and pickle-friendly), which is what
 ``pycocotools.mask`` functions accept.
 """
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -81,7 +82,9 @@ def to_bool_mask(segm: Any, height: Optional[int] = None, width: Optional[int] =
         _check_size(segmentation_shape(segm), height, width)
         return segm != 0
     rle = to_rle(segm, height, width)
-    return mask_util.decode(rle).astype(bool)
+    with warnings.catch_warnings():  # pycocotools < 2.0.9 under numpy 2 warns inside decode; harmless
+        warnings.filterwarnings("ignore", message=".*__array__ implementation", category=DeprecationWarning)
+        return mask_util.decode(rle).astype(bool)
 
 
 def to_rles(segms: Sequence[Any], height: Optional[int], width: Optional[int]) -> List[Dict[str, Any]]:

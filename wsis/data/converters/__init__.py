@@ -13,11 +13,10 @@ from .voc_sbd import (
     ConversionError,
     build_voc_sbd_coco,
     convert_voc_sbd,
-    encode_mask,
+    coco_mask_fields,
     load_sbd_instances,
     load_voc_instances,
     voc_sbd_image_list,
-    write_json_atomic,
 )
 
 __all__ = [
@@ -29,12 +28,11 @@ __all__ = [
     "build_voc_sbd_coco",
     "convert_voc_sbd",
     "count_salient_objects",
-    "encode_mask",
+    "coco_mask_fields",
     "load_salient_folder",
     "load_sbd_instances",
     "load_voc_instances",
     "salient_folder_to_coco",
     "salient_objects",
     "voc_sbd_image_list",
-    "write_json_atomic",
 ]

@@ -30,7 +30,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .voc_sbd import ConversionError, encode_mask, write_json_atomic
+from wsis.utils.io import atomic_write_json
+
+from .voc_sbd import ConversionError, coco_mask_fields
 
 __all__ = [
     "SALIENT_EXTENSIONS",
@@ -173,7 +175,7 @@ def load_salient_folder(
         parts = objects if per_component else ([np.logical_or.reduce(objects)] if objects else [])
         annotations = []
         for part in parts:
-            rle, area, bbox = encode_mask(part)
+            rle, area, bbox = coco_mask_fields(part)
             annotations.append({"bbox": bbox, "bbox_mode": 1, "category_id": 0, "segmentation": rle,
                                 "area": area, "iscrowd": 0, "id": next_id})
             next_id += 1
@@ -211,5 +213,5 @@ def salient_folder_to_coco(image_dir, mask_dir, out_file=None, **kwargs):
         "categories": [{"id": 1, "name": "salient object", "supercategory": "salient"}],
     }
     if out_file is not None:
-        write_json_atomic(coco, out_file)
+        atomic_write_json(coco, out_file, separators=(",", ":"))
     return coco

@@ -29,24 +29,23 @@ Decisions (documented here, tested in ``tests/converters/test_voc_sbd.py``):
   without pixels) raises :class:`ConversionError` naming the file and the image; with ``skip_bad=True`` the whole
   image is left out, logged, and counted in the returned summary.
 """
-import json
 import logging
 import os
 import re
-import tempfile
 
 import numpy as np
-import pycocotools.mask as mask_util
 import scipy.io
 from PIL import Image
 from tqdm import tqdm
+
+from wsis.data.pseudo_store import encode_mask
+from wsis.utils.io import atomic_write_json
 
 __all__ = [
     "VOC_CLASSES",
     "VOC_SBD_SPLITS",
     "ConversionError",
-    "encode_mask",
-    "write_json_atomic",
+    "coco_mask_fields",
     "voc_sbd_image_list",
     "load_voc_instances",
     "load_sbd_instances",
@@ -75,37 +74,21 @@ class ConversionError(ValueError):
     """A dataset file is missing or malformed. The message names the file and the image."""
 
 
-def encode_mask(mask):
-    """Encode an H×W boolean mask as COCO fields.
+def coco_mask_fields(mask):
+    """Encode an H×W boolean mask as COCO annotation fields.
 
     Returns:
         (rle, area, bbox): RLE dict with ``str`` counts, pixel count (int), tight XYWH box ``[x0, y0, w, h]`` (ints,
         ``w = x1 - x0 + 1``, the same convention as ``pycocotools.mask.toBbox``).
     """
     mask = np.asarray(mask, dtype=bool)
-    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
+    rle = encode_mask(mask)
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         return rle, 0, [0, 0, 0, 0]
     x0, y0 = int(xs.min()), int(ys.min())
     bbox = [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1]
     return rle, int(len(ys)), bbox
-
-
-def write_json_atomic(obj, path):
-    """Write ``obj`` as compact json to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_" + os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _resolve(root, child, marker):
@@ -286,7 +269,7 @@ def build_voc_sbd_coco(split, voc_root=None, sbd_root=None, skip_bad=False, prog
         image_id = ids[name]
         images.append({"id": image_id, "file_name": name + ".jpg", "height": height, "width": width, "source": source})
         for mask, c in zip(masks, classes):
-            rle, area, bbox = encode_mask(mask)
+            rle, area, bbox = coco_mask_fields(mask)
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(c),
                                 "segmentation": rle, "area": area, "bbox": bbox, "iscrowd": 0})
     coco = {
@@ -308,7 +291,7 @@ def convert_voc_sbd(out_file, split="train_aug", voc_root=None, sbd_root=None, s
         (the absolute directory that ``file_name`` is relative to).
     """
     coco, skipped = build_voc_sbd_coco(split, voc_root, sbd_root, skip_bad=skip_bad, progress=progress)
-    write_json_atomic(coco, out_file)
+    atomic_write_json(coco, out_file, separators=(",", ":"))
     image_root, _ = _image_root(_resolve(voc_root, "VOC2012", "ImageSets"), _resolve(sbd_root, "dataset", "inst"))
     if skipped:
         logger.warning("Skipped %d bad image(s) of split %s.", len(skipped), split)
