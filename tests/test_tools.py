@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from wsis.data.pseudo_store import PseudoMaskError
+
 from conftest import REPO
 
 
@@ -27,11 +29,15 @@ def test_quickstart_job_on_real_data(coco_tiny, tmp_path):
     # box-fill covers every GT pixel of its box: recall is high, IoU is what boxes give (~0.59 on coco_tiny val)
     assert 0.5 < saved["mean_iou"] < 0.7 and saved["pixel_recall"] > 0.85
     assert metrics["mean_iou"] == saved["mean_iou"]
-    # a second run refuses to overwrite silently; --overwrite regenerates identical bytes
+    # a second run with the same settings keeps the file; other settings are refused unless --overwrite;
+    # --overwrite regenerates identical bytes
     before = (out / "pseudo_masks.json").read_bytes()
-    with pytest.raises(Exception, match="overwrite"):
+    again = _tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
+                                             "--no-progress", "--num-vis", "0"])
+    assert again["mean_iou"] == saved["mean_iou"]
+    with pytest.raises(PseudoMaskError, match="other settings.*overwrite"):
         _tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
-                                         "--no-progress"])
+                                         "--no-progress", "--param", 'overlap="smallest"'])
     _tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
                                      "--no-progress", "--overwrite", "--num-vis", "0"])
     assert (out / "pseudo_masks.json").read_bytes() == before

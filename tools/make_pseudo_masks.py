@@ -26,6 +26,7 @@ import cv2
 from wsis import __version__
 from wsis.data.coco_weak import load_coco_instances
 from wsis.data.pseudo_store import load_pseudo_masks, make_provenance, source_hash_of_file
+from wsis.data.weak import to_box_supervision
 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks
 from wsis.pseudo import PSEUDO_MASK_GENERATORS, build_generator, run_generator
 from wsis.utils.io import atomic_write_json
@@ -65,7 +66,7 @@ def main(argv=None):
         sys.exit(f"error: {json_file} does not exist; pass --coco-root or --json/--images")
 
     gt_dicts, meta = load_coco_instances(json_file, image_root, supervision="mask", on_bad="warn")
-    box_dicts, _ = load_coco_instances(json_file, image_root, supervision="box", on_bad="warn")
+    box_dicts = to_box_supervision(gt_dicts)  # what a generator sees: boxes and classes, no masks
     params = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.param)}
     generator = build_generator(args.method, **params)
     provenance = make_provenance(args.method, generator.params, source=os.path.abspath(json_file),

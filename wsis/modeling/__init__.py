@@ -8,7 +8,15 @@ import importlib.util
 
 _GLUE = ("ProxyMaskRCNNConvUpsampleHead",)
 
-if importlib.util.find_spec("detectron2") is not None:
+
+def _has_detectron2():
+    try:
+        return importlib.util.find_spec("detectron2") is not None
+    except (ImportError, ValueError):  # an import hook refused it, or a None entry in sys.modules
+        return False
+
+
+if _has_detectron2():
     from .roi_heads import ProxyMaskRCNNConvUpsampleHead  # noqa: F401  (registers by import)
 else:
 

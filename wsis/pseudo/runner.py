@@ -1,10 +1,12 @@
 """Run a pseudo-mask generator over a dataset: workers, progress, resume after a kill, report of bad inputs."""
+import json
 import logging
 import multiprocessing as mp
+import os
 
 from tqdm import tqdm
 
-from wsis.data.pseudo_store import PseudoMaskWriter
+from wsis.data.pseudo_store import JOURNAL_SUFFIX, PseudoMaskError, PseudoMaskWriter, load_pseudo_masks
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,8 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
     """
     Generate pseudo masks for every image and write them to the store ``out_path`` atomically.
 
-    Images already in the store's journal (a run that was killed) are not recomputed; the final file is the same,
+    A finished file made with the same provenance is left as it is. Images already in the store's journal (a run
+    that was killed) are not recomputed; the final file is the same,
     byte for byte, as that of an uninterrupted run. An image whose generation raises (missing or corrupt image,
     inconsistent annotation) is skipped and reported; it is retried by the next run since it was never journalled.
 
@@ -42,6 +45,15 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
     Returns:
         list[tuple]: ``(image_id, reason)`` of each skipped image (empty when all succeeded).
     """
+    if not overwrite and os.path.exists(out_path) and not os.path.exists(out_path + JOURNAL_SUFFIX):
+        old, _ = load_pseudo_masks(out_path)
+        if json.loads(json.dumps(old)) != json.loads(json.dumps(provenance)):
+            raise PseudoMaskError(
+                f"{out_path} exists and was made with other settings ({old}); pass overwrite=True (--overwrite) "
+                "to generate it again"
+            )
+        logger.info(f"{out_path} is complete and up to date; nothing to do (overwrite=True regenerates it)")
+        return []
     skipped = []
     with PseudoMaskWriter(out_path, provenance, overwrite=overwrite) as writer:
         done = writer.done_ids()
@@ -54,9 +66,7 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
             results = (_safe_call(d, generator) for d in todo)
             pool = None
         else:
-            pool = mp.get_context("spawn" if mp.get_start_method(allow_none=True) == "spawn" else "fork").Pool(
-                workers, initializer=_init_worker, initargs=(generator,)
-            )
+            pool = mp.Pool(workers, initializer=_init_worker, initargs=(generator,))
             results = pool.imap_unordered(_safe_call, todo, chunksize=4)
         try:
             for image_id, record, error in results:
