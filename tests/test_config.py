@@ -36,8 +36,12 @@ def test_every_key_is_documented():
     src = inspect.getsource(d)
     lines = src.splitlines()
     for i, line in enumerate(lines):
-        if line.strip().startswith("cfg.") and "= _node(cfg)" not in line:
-            assert lines[i - 1].strip().startswith("#"), f"undocumented key: {line.strip()}"
+        stripped = line.strip()
+        if (stripped.startswith("cfg.") or stripped.startswith(("bs.", "crf."))) and "_node(cfg)" not in line:
+            j = i - 1
+            while lines[j].strip().startswith(("bs.", "crf.")) and not lines[j].strip().startswith("#"):
+                j -= 1  # a group of keys under one comment
+            assert lines[j].strip().startswith("#"), f"undocumented key: {stripped}"
 
 
 def test_does_not_touch_detectron2_defaults():

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from wsis.structures import ImageRegionMask
+from wsis.structures import PerImageField
 
 PURE_MODULES = [
     "wsis", "wsis.config", "wsis.data.coco_weak", "wsis.data.weak", "wsis.data.pseudo_store", "wsis.data.converters",
@@ -38,7 +38,7 @@ def test_core_imports_without_detectron2_and_torchvision():
 
 def test_image_region_mask_indexing():
     region = torch.zeros(4, 5, dtype=torch.bool)
-    m = ImageRegionMask(region, 3)
+    m = PerImageField(region, 3)
     assert len(m) == 3 and len(m[1]) == 1 and len(m[torch.tensor([True, False, True])]) == 2
     assert len(m[torch.tensor([2, 0, 0, 1])]) == 4 and len(m[1:]) == 2
     assert m[0].tensor is region  # shared, never copied per instance

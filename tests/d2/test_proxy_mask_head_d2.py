@@ -13,7 +13,7 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 import wsis.modeling  # noqa: E402,F401
 from wsis.config import add_wsis_config  # noqa: E402
 from wsis.modeling.roi_heads.proxy_mask_head import weak_mask_targets  # noqa: E402
-from wsis.structures import ImageRegionMask  # noqa: E402
+from wsis.structures import PerImageField  # noqa: E402
 
 
 def _cfg(agnostic=False):
@@ -36,7 +36,7 @@ def _instances(valid, with_masks=True, ignore=None):
         inst.gt_masks = BitMasks(m)
         inst.gt_mask_valid = torch.tensor(valid)
     if ignore is not None:
-        inst.gt_ignore = ImageRegionMask(ignore, n)
+        inst.gt_ignore = PerImageField(ignore, n)
     return inst
 
 

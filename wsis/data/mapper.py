@@ -9,7 +9,8 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, PolygonMasks, polygons_to_bitmask
 
-from wsis.structures import ImageRegionMask
+from wsis.modeling.losses.box_supervised import rgb_to_lab
+from wsis.structures import PerImageField
 
 __all__ = ["WeakDatasetMapper", "weak_annotations_to_instances"]
 
@@ -70,23 +71,29 @@ class WeakDatasetMapper(DatasetMapper):
     * keeps box-only instances next to masked ones, adding ``gt_mask_valid`` (and all-zero masks where there is
       none) instead of failing or dropping them;
     * transforms the per-image ``"ignore_mask"`` (RLE) with the image and attaches it as ``gt_ignore``
-      (:class:`wsis.structures.ImageRegionMask`), and returns it as ``dataset_dict["ignore_mask"]`` (H, W) bool;
+      (:class:`wsis.structures.PerImageField`), and returns it as ``dataset_dict["ignore_mask"]`` (H, W) bool;
     * never recomputes boxes from masks (a box-only instance has none);
     * drops an instance only when its box becomes empty, or its *valid* mask becomes empty after cropping;
     * reports an unreadable image with its file name and image id.
+
+    * with ``image_lab=True`` (BoxInst's colour-affinity loss), attaches the augmented image in CIE Lab as
+      ``gt_image_lab`` (:class:`PerImageField`, (3, H, W)).
 
     The output keeps ``"image_labels"`` (image-level tags) untouched. Picklable: holds no open files.
     """
 
     @configurable
-    def __init__(self, is_train: bool, **kwargs):
+    def __init__(self, is_train: bool, *, image_lab: bool = False, **kwargs):
         kwargs["recompute_boxes"] = False
         super().__init__(is_train, **kwargs)
+        self.image_lab = image_lab
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         ret = super().from_config(cfg, is_train)
         ret["recompute_boxes"] = False
+        box_sup = cfg.MODEL.ROI_MASK_HEAD.get("BOX_SUPERVISION", None)
+        ret["image_lab"] = bool(box_sup is not None and box_sup.LOSS == "boxinst" and cfg.MODEL.MASK_ON)
         return ret
 
     def __call__(self, dataset_dict):
@@ -128,6 +135,10 @@ class WeakDatasetMapper(DatasetMapper):
             region = transforms.apply_segmentation(mask_util.decode(ignore_rle).astype(np.uint8)) > 0
             dataset_dict["ignore_mask"] = torch.from_numpy(np.ascontiguousarray(region))
             if self.use_instance_mask:
-                instances.gt_ignore = ImageRegionMask(dataset_dict["ignore_mask"], len(instances))
+                instances.gt_ignore = PerImageField(dataset_dict["ignore_mask"], len(instances))
+        if self.image_lab and self.use_instance_mask:
+            image = dataset_dict["image"]  # (3, H, W) uint8 in self.image_format
+            rgb = image.flip(0) if self.image_format == "BGR" else image
+            instances.gt_image_lab = PerImageField(rgb_to_lab(rgb), len(instances))
         dataset_dict["instances"] = instances
 

@@ -1,4 +1,5 @@
 """Building blocks shared by several methods (detectron2-free)."""
-from .dense_crf import DenseCRFParams, dense_crf, refine_binary_mask
+from .dense_crf import BBTP_CRF, DenseCRFParams, dense_crf, refine_binary_mask
+from .mask_crf import refine_instance_masks
 
-__all__ = ["DenseCRFParams", "dense_crf", "refine_binary_mask"]
+__all__ = ["BBTP_CRF", "DenseCRFParams", "dense_crf", "refine_binary_mask", "refine_instance_masks"]

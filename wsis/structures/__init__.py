@@ -1,3 +1,3 @@
-from .region_mask import ImageRegionMask
+from .image_field import PerImageField
 
-__all__ = ["ImageRegionMask"]
+__all__ = ["PerImageField"]

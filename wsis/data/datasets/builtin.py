@@ -13,6 +13,10 @@ coco_tiny_val_box           the val images with boxes only (input of pseudo-mask
 coco_panoptic_val100        100 COCO val2017 images with panoptic ground truth (80 things + 53 stuff)
 ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-object images
 ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
+ecssd_train_box             images 1-800, boxes only (tight box of the salient mask)
+voc_2012_train_aug_seg|_box $WSIS_DATASETS/voc/voc_2012_train_aug.json from tools/convert_voc_sbd.py, images in
+voc_2012_val_seg            $WSIS_DATASETS/voc/JPEGImages (full masks; _box: boxes only)
+coco_2017_train_box         Detectron2's coco_2017_train layout ($WSIS_DATASETS/coco), boxes only
 ==========================  =====================================================================
 """
 import os
@@ -52,6 +56,22 @@ def register_all_ecssd(root):
     register_salient_folder("ecssd_single", images, masks, single_object_only=True)
     register_salient_folder("ecssd_train", images, masks, image_ids=range(1, 801))
     register_salient_folder("ecssd_val", images, masks, image_ids=range(801, 1001))
+    register_salient_folder("ecssd_train_box", images, masks, image_ids=range(1, 801), supervision="box")
+
+
+def register_all_voc(root):
+    base = os.path.join(root, "voc")
+    images = os.path.join(base, "JPEGImages")
+    ann = os.path.join(base, "voc_2012_{}.json")
+    register_coco_weak("voc_2012_train_aug_seg", ann.format("train_aug"), images)
+    register_coco_weak("voc_2012_train_aug_box", ann.format("train_aug"), images, supervision="box")
+    register_coco_weak("voc_2012_val_seg", ann.format("val"), images)
+
+
+def register_coco_2017_box(root):
+    base = os.path.join(root, "coco")
+    register_coco_weak("coco_2017_train_box", os.path.join(base, "annotations", "instances_train2017.json"),
+                       os.path.join(base, "train2017"), supervision="box")
 
 
 _root_dir = _root()
@@ -60,3 +80,5 @@ if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations",
     # Detectron2's panoptic registration reads nothing, but our metadata needs the json's categories.
     register_all_coco_panoptic_val100(_root_dir)
 register_all_ecssd(_root_dir)
+register_all_voc(_root_dir)
+register_coco_2017_box(_root_dir)

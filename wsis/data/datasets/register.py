@@ -5,7 +5,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco_panoptic import register_coco_panoptic
 
 from ..coco_weak import load_coco_instances
-from ..weak import derive_weak_dataset
+from ..weak import derive_weak_dataset, to_box_supervision
 
 __all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json"]
 
@@ -43,11 +43,12 @@ def register_coco_weak(
     )
 
 
-def register_salient_folder(name, image_dir, mask_dir, single_object_only=False, image_ids=None):
+def register_salient_folder(name, image_dir, mask_dir, single_object_only=False, image_ids=None, supervision="mask"):
     """
     Register a salient-object folder (image + binary mask of the same stem, e.g. DUTS-TR, ECSSD) as a one-class
     instance dataset ("salient object"); ``single_object_only`` applies BoxCaseg's DUTS-Single rule, ``image_ids``
-    keeps a subset (e.g. a train/held-out split).
+    keeps a subset (e.g. a train/held-out split), ``supervision="box"`` drops the masks (box = tight box of the
+    salient mask).
     """
     from ..converters import load_salient_folder
 
@@ -61,12 +62,12 @@ def register_salient_folder(name, image_dir, mask_dir, single_object_only=False,
             d.setdefault("image_labels", [0] if d["annotations"] else [])
             for a in d["annotations"]:
                 a.setdefault("mask_valid", "segmentation" in a)
-        return dicts
+        return to_box_supervision(dicts) if supervision == "box" else dicts
 
     DatasetCatalog.register(name, load)
     MetadataCatalog.get(name).set(
         thing_classes=["salient object"], thing_dataset_id_to_contiguous_id={1: 0},
-        image_root=image_dir, mask_root=mask_dir, evaluator_type="coco", supervision="mask",
+        image_root=image_dir, mask_root=mask_dir, evaluator_type="coco", supervision=supervision,
     )
 
 

@@ -1,3 +1,4 @@
+from .box_supervised_mask_head import BoxSupervisedMaskRCNNConvUpsampleHead
 from .proxy_mask_head import ProxyMaskRCNNConvUpsampleHead
 
-__all__ = ["ProxyMaskRCNNConvUpsampleHead"]
+__all__ = ["ProxyMaskRCNNConvUpsampleHead", "BoxSupervisedMaskRCNNConvUpsampleHead"]

@@ -24,7 +24,7 @@ def weak_mask_targets(instances: List[Instances], mask_size: int, ignore_thresho
     Returns:
         gt_classes (N,), gt_masks (N, M, M) float, valid (N,) bool, ignore (N, M, M) bool or None.
         Instances without ``gt_masks`` (box-only data) are invalid; without ``gt_mask_valid`` a present mask is
-        valid; ``gt_ignore`` (an :class:`wsis.structures.ImageRegionMask`) marks pixels that give no loss.
+        valid; ``gt_ignore`` (an :class:`wsis.structures.PerImageField`) marks pixels that give no loss.
     """
     classes, masks, valid, ignore = [], [], [], []
     any_ignore = any(x.has("gt_ignore") for x in instances)
@@ -35,7 +35,7 @@ def weak_mask_targets(instances: List[Instances], mask_size: int, ignore_thresho
         classes.append(x.gt_classes)
         if x.has("gt_masks"):
             masks.append(x.gt_masks.crop_and_resize(boxes, mask_size).to(dtype=torch.float32))
-            valid.append(x.gt_mask_valid if x.has("gt_mask_valid") else torch.ones(n, dtype=torch.bool, device=device))
+            valid.append(x.gt_mask_valid.bool() if x.has("gt_mask_valid") else torch.ones(n, dtype=torch.bool, device=device))
         else:
             masks.append(torch.zeros(n, mask_size, mask_size, device=device))
             valid.append(torch.zeros(n, dtype=torch.bool, device=device))

@@ -1,0 +1,54 @@
+"""DenseCRF refinement of instance masks against their image (BBTP's inference post-processing), detectron2-free."""
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from .dense_crf import DenseCRFParams, refine_binary_mask
+
+
+def _crop(box, margin, height, width):
+    x0, y0, x1, y1 = (float(v) for v in box)
+    mx, my = margin * max(x1 - x0, 1.0), margin * max(y1 - y0, 1.0)
+    return (max(int(np.floor(x0 - mx)), 0), max(int(np.floor(y0 - my)), 0),
+            min(int(np.ceil(x1 + mx)), width), min(int(np.ceil(y1 + my)), height))
+
+
+def _refine_one(args):
+    image, prob, params = args
+    return refine_binary_mask(image, prob, params) if prob.size else prob
+
+
+def refine_instance_masks(image, soft_masks, boxes, params=DenseCRFParams(), box_margin=0.2, executor=None):
+    """
+    Refine each instance's soft mask with a 2-label DenseCRF on a crop around its box (the rest of the image cannot
+    change the box's labels much and only costs time).
+
+    Args:
+        image (ndarray): (H, W, 3) uint8.
+        soft_masks (ndarray): (N, H, W) foreground probabilities in [0, 1] (pasted mask-head outputs).
+        boxes (ndarray): (N, 4) XYXY boxes in image coordinates.
+        params (DenseCRFParams): CRF kernels (BBTP's by default in the config).
+        box_margin (float): context added on each side, as a fraction of the box size.
+        executor (Executor or None): e.g. a ``ProcessPoolExecutor`` to refine instances in parallel.
+
+    Returns:
+        ndarray[float32]: (N, H, W) refined probabilities; outside each crop the input is kept.
+    """
+    soft_masks = np.asarray(soft_masks, dtype=np.float32)
+    n, h, w = soft_masks.shape
+    if image.shape[:2] != (h, w):
+        raise ValueError(f"image {image.shape[:2]} and masks {(h, w)} differ in size")
+    if len(boxes) != n:
+        raise ValueError(f"{len(boxes)} boxes for {n} masks")
+    crops = [_crop(b, box_margin, h, w) for b in boxes]
+    jobs = [(image[y0:y1, x0:x1], soft_masks[i, y0:y1, x0:x1], params) for i, (x0, y0, x1, y1) in enumerate(crops)]
+    results = list(executor.map(_refine_one, jobs)) if executor is not None else [_refine_one(j) for j in jobs]
+    out = soft_masks.copy()
+    for i, ((x0, y0, x1, y1), r) in enumerate(zip(crops, results)):
+        out[i, y0:y1, x0:x1] = r
+    return out
+
+
+def make_executor(num_workers):
+    """A process pool for :func:`refine_instance_masks`, or None for ``num_workers <= 0``."""
+    return ProcessPoolExecutor(num_workers) if num_workers > 0 else None

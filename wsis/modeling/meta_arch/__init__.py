@@ -1,0 +1,3 @@
+from .rcnn_mask_crf import GeneralizedRCNNWithMaskCRF
+
+__all__ = ["GeneralizedRCNNWithMaskCRF"]
