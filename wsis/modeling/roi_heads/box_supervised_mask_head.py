@@ -11,7 +11,6 @@ from detectron2.modeling.roi_heads.mask_head import ROI_MASK_HEAD_REGISTRY, mask
 from detectron2.structures import Instances
 from detectron2.utils.events import get_event_storage
 
-from ..losses import weak_mask_rcnn_loss
 from ..losses.box_supervised import (
     box_to_grid_mask,
     color_similarity,
@@ -22,7 +21,7 @@ from ..losses.box_supervised import (
     warmup_factor,
 )
 from ..losses.mask_losses import select_class_logits
-from .proxy_mask_head import ProxyMaskRCNNConvUpsampleHead, weak_mask_targets
+from .proxy_mask_head import ProxyMaskRCNNConvUpsampleHead
 
 __all__ = ["BoxSupervisedMaskRCNNConvUpsampleHead"]
 
@@ -106,13 +105,8 @@ class BoxSupervisedMaskRCNNConvUpsampleHead(ProxyMaskRCNNConvUpsampleHead):
             mask_rcnn_inference(x, instances)
             return instances
         m = x.size(2)
-        classes, targets, valid, ignore = weak_mask_targets(instances, m, self.ignore_threshold)
+        losses, classes, valid = self.valid_mask_loss(x, instances)
         storage = get_event_storage()
-        loss_mask, stats = weak_mask_rcnn_loss(x, classes, targets, valid, ignore, self.loss_normalization)
-        for k, v in stats.items():
-            storage.put_scalar(f"mask_rcnn/{k}", v)
-        losses = {"loss_mask": loss_mask * self.loss_weight}
-
         weak = ~valid
         storage.put_scalar("mask_rcnn/num_box_only", float(weak.sum()))
         logits = select_class_logits(x, classes)[weak]

@@ -70,14 +70,23 @@ class ProxyMaskRCNNConvUpsampleHead(MaskRCNNConvUpsampleHead):
         ret["ignore_threshold"] = cfg.MODEL.ROI_MASK_HEAD.IGNORE_THRESHOLD
         return ret
 
-    def forward(self, x, instances: List[Instances]):
-        x = self.layers(x)
-        if not self.training:
-            mask_rcnn_inference(x, instances)
-            return instances
+    def valid_mask_loss(self, x, instances: List[Instances]):
+        """
+        Mask R-CNN's BCE over instances with a valid mask, outside ignore regions; diagnostics to EventStorage.
+
+        Returns:
+            (dict, Tensor, Tensor): ``{"loss_mask": ...}``, gt classes (N,) and valid flags (N,) of the proposals.
+        """
         classes, targets, valid, ignore = weak_mask_targets(instances, x.size(2), self.ignore_threshold)
         loss, stats = weak_mask_rcnn_loss(x, classes, targets, valid, ignore, self.loss_normalization)
         storage = get_event_storage()
         for k, v in stats.items():
             storage.put_scalar(f"mask_rcnn/{k}", v)
-        return {"loss_mask": loss * self.loss_weight}
+        return {"loss_mask": loss * self.loss_weight}, classes, valid
+
+    def forward(self, x, instances: List[Instances]):
+        x = self.layers(x)
+        if not self.training:
+            mask_rcnn_inference(x, instances)
+            return instances
+        return self.valid_mask_loss(x, instances)[0]
