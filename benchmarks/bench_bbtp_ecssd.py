@@ -48,7 +48,13 @@ def make_cfg(args, out_dir, head, train_set, pseudo=()):
     if args.depth in (18, 34):
         cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
-    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64  # one large object per image: few proposals suffice
+    # a light Mask R-CNN so that three models train on two CPU cores in one session (same for every row):
+    # one large object per image needs few proposals; narrower FPN, box head and mask head
+    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 32
+    cfg.MODEL.FPN.OUT_CHANNELS = 128
+    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 256
+    cfg.MODEL.ROI_MASK_HEAD.NUM_CONV = 2
+    cfg.MODEL.ROI_MASK_HEAD.CONV_DIM = 128
     cfg.MODEL.ROI_MASK_HEAD.NAME = head
     cfg.DATASETS.TRAIN = (train_set,)
     cfg.DATASETS.TEST = ()  # evaluated once, below (DefaultTrainer would also evaluate after training)

@@ -53,10 +53,12 @@ def _head_inputs(valid):
     return inst
 
 
+@pytest.mark.parametrize("agnostic", [False, True])
 @pytest.mark.parametrize("loss", ["mil", "boxinst"])
-def test_mixed_batch_losses_and_gradients(loss):
+def test_mixed_batch_losses_and_gradients(loss, agnostic):
     cfg = _cfg(**{"MODEL.ROI_MASK_HEAD.BOX_SUPERVISION.LOSS": loss,
                   "MODEL.ROI_MASK_HEAD.BOX_SUPERVISION.COLOR_WARMUP_ITERS": 0})
+    cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = agnostic
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 2
     head = build_mask_head(cfg, ShapeSpec(channels=8, width=14, height=14))
     head.train()

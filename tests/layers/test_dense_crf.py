@@ -69,3 +69,15 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="boxes"):
         refine_instance_masks(img, np.zeros((2, 4, 5)), np.zeros((1, 4)))
     assert refine_instance_masks(img, np.zeros((0, 4, 5)), np.zeros((0, 4))).shape == (0, 4, 5)
+
+
+def test_process_pool_gives_the_serial_result(ecssd):
+    from concurrent.futures import ProcessPoolExecutor
+
+    im, g, s, b = ecssd[0]
+    masks = np.stack([s, np.roll(s, 7, axis=1)])
+    boxes = np.stack([b, b + np.array([7, 0, 7, 0], dtype=np.float32)])
+    serial = refine_instance_masks(im, masks, boxes, DenseCRFParams(iterations=3))
+    with ProcessPoolExecutor(2) as pool:
+        parallel = refine_instance_masks(im, masks, boxes, DenseCRFParams(iterations=3), executor=pool)
+    assert np.array_equal(serial, parallel)
