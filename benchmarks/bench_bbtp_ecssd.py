@@ -102,7 +102,7 @@ def evaluate(cfg, model, crf):
     model.eval()
     val = DatasetCatalog.get("ecssd_val")
     evaluator = DatasetEvaluators([
-        COCOEvaluator("ecssd_val", tasks=("segm",), output_dir=None, allow_cached_coco=False),
+        COCOEvaluator("ecssd_val", tasks=("segm",), output_dir=cfg.OUTPUT_DIR, allow_cached_coco=False),
         InstanceAPrEvaluator("ecssd_val"),
     ])
     loader = build_detection_test_loader(cfg, "ecssd_val", mapper=WeakDatasetMapper(cfg, is_train=False))
