@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.layers.mask_ops import paste_masks_in_image
 from detectron2.modeling.postprocessing import detector_postprocess
 
 from wsis.layers import DenseCRFParams
@@ -53,17 +54,25 @@ class GeneralizedRCNNWithMaskCRF(GeneralizedRCNN):
         if self._executor is None and self.crf_num_workers > 0:
             self._executor = make_executor(self.crf_num_workers)
         processed = []
-        for r, inp, image_size in zip(results, batched_inputs, [x.image_size for x in results]):
-            h, w = inp.get("height", image_size[0]), inp.get("width", image_size[1])
-            out = detector_postprocess(r, h, w, mask_threshold=-1)  # soft masks as uint8 0..255
-            if out.has("pred_masks") and len(out):
-                image = self._original_image(inp, h, w)
-                soft = out.pred_masks.float().cpu().numpy() / 255.0
-                if soft.ndim == 4:
-                    soft = soft[:, 0]
-                refined = refine_instance_masks(image, soft, out.pred_boxes.tensor.cpu().numpy(), self.crf_params,
-                                                self.crf_box_margin, self._executor)
-                out.pred_masks = torch.from_numpy(refined > 0.5).to(out.pred_boxes.device)
+        for r, inp in zip(results, batched_inputs):
+            h, w = inp.get("height", r.image_size[0]), inp.get("width", r.image_size[1])
+            has_masks = r.has("pred_masks")
+            if has_masks:  # detector_postprocess would binarise them (BitMasks); keep the (N, 1, M, M) probabilities
+                r.roi_mask_probs = r.pred_masks
+                r.remove("pred_masks")
+            out = detector_postprocess(r, h, w)
+            if has_masks:
+                probs = out.roi_mask_probs
+                out.remove("roi_mask_probs")
+                soft = paste_masks_in_image(probs[:, 0], out.pred_boxes, (h, w), threshold=-1)  # uint8 0..255
+                if len(out):
+                    refined = refine_instance_masks(
+                        self._original_image(inp, h, w), soft.float().cpu().numpy() / 255.0,
+                        out.pred_boxes.tensor.cpu().numpy(), self.crf_params, self.crf_box_margin, self._executor,
+                    )
+                    out.pred_masks = torch.from_numpy(refined > 0.5).to(out.pred_boxes.device)
+                else:
+                    out.pred_masks = soft > 127
             processed.append({"instances": out})
         return processed
 
