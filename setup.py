@@ -35,6 +35,7 @@ setup(
         "pycocotools",
         "fvcore",
         "pydensecrf2",
+        "scikit-image",  # Felzenszwalb superpixels of the WSPS segment proposals
         "tqdm",
         "Pillow",
     ],

@@ -13,6 +13,16 @@ os.environ.setdefault("WSIS_DATASETS", SHARED_DATA)
 COCO_TINY = os.path.join(SHARED_DATA, "coco_tiny")
 
 
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def pytest_terminal_summary(terminalreporter):
     skipped = terminalreporter.stats.get("skipped", [])
     n = sum(1 for r in skipped if "detectron2" in str(getattr(r, "longrepr", "")))

@@ -1,5 +1,4 @@
 """The command-line tools, run in-process on real and synthetic data."""
-import importlib.util
 import json
 import os
 
@@ -7,21 +6,16 @@ import pytest
 
 from wsis.data.pseudo_store import PseudoMaskError
 
-from conftest import REPO
+from conftest import load_tool
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_quickstart_job_on_real_data(coco_tiny, tmp_path):
     out = tmp_path / "q"
-    metrics = _tool("make_pseudo_masks").main(
+    metrics = load_tool("make_pseudo_masks").main(
         ["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out), "--num-vis", "2", "--no-progress",
-         "--workers", "2"])
+         "--workers", "2", "--method", "boxfill"])
     assert sorted(os.listdir(out)) == ["metrics.json", "pseudo_masks.json", "vis"]
     assert len(os.listdir(out / "vis")) == 2
     saved = json.load(open(out / "metrics.json"))
@@ -32,26 +26,26 @@ def test_quickstart_job_on_real_data(coco_tiny, tmp_path):
     # a second run with the same settings keeps the file; other settings are refused unless --overwrite;
     # --overwrite regenerates identical bytes
     before = (out / "pseudo_masks.json").read_bytes()
-    again = _tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
-                                             "--no-progress", "--num-vis", "0"])
+    again = load_tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
+                                                 "--no-progress", "--num-vis", "0", "--method", "boxfill"])
     assert again["mean_iou"] == saved["mean_iou"]
     with pytest.raises(PseudoMaskError, match="other settings.*overwrite"):
-        _tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
-                                         "--no-progress", "--param", 'overlap="smallest"'])
-    _tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
-                                     "--no-progress", "--overwrite", "--num-vis", "0"])
+        load_tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
+                                         "--no-progress", "--method", "boxfill", "--param", 'overlap="smallest"'])
+    load_tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
+                                     "--no-progress", "--overwrite", "--num-vis", "0", "--method", "boxfill"])
     assert (out / "pseudo_masks.json").read_bytes() == before
 
 
 def test_quickstart_reports_unreadable_overlay_image(tiny_coco, tmp_path, caplog):
     (tmp_path / "images" / "a.jpg").write_bytes(b"broken")
-    _tool("make_pseudo_masks").main(["--json", tiny_coco[0], "--images", tiny_coco[1], "--out",
-                                     str(tmp_path / "o"), "--no-progress"])
+    load_tool("make_pseudo_masks").main(["--json", tiny_coco[0], "--images", tiny_coco[1], "--out",
+                                     str(tmp_path / "o"), "--no-progress", "--method", "boxfill"])
     assert "image id 7: cannot read" in caplog.text
 
 
 def test_derive_weak_dataset(tiny_coco, tmp_path):
     out = tmp_path / "box.json"
-    _tool("derive_weak_dataset").main(["--json", tiny_coco[0], "--mode", "box", "--out", str(out)])
+    load_tool("derive_weak_dataset").main(["--json", tiny_coco[0], "--mode", "box", "--out", str(out)])
     data = json.load(open(out))
     assert len(data["annotations"]) == 4 and not any("segmentation" in a for a in data["annotations"])

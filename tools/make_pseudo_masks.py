@@ -2,8 +2,10 @@
 """
 Generate pseudo masks for a COCO-style dataset from its boxes, with quality figures and overlay pictures.
 
-    python tools/make_pseudo_masks.py                                   # ../shared/data/coco_tiny val, box-fill
-    python tools/make_pseudo_masks.py --coco-root /data/coco --split train --method boxfill --workers 8
+    python tools/make_pseudo_masks.py                                   # ../shared/data/coco_tiny val, wsps
+    python tools/make_pseudo_masks.py --coco-root /data/coco --split train --workers 8
+    python tools/make_pseudo_masks.py --method boxfill --out output/pseudo/coco_tiny_val_boxfill
+    python tools/make_pseudo_masks.py --param refine='"none"'           # WSPS iteration-0 labels (with ignore)
     python tools/make_pseudo_masks.py --json ann.json --images img_dir --out output/pseudo/mine
 
 Writes, under --out:
@@ -11,6 +13,8 @@ Writes, under --out:
                         WSIS.DATA.PSEUDO_MASKS
     metrics.json        pseudo-mask quality against the json's masks, when it has masks
     vis/*.jpg           overlays of --num-vis images: boxes, masks, ignore regions in grey
+    semantic/*.png      with --save-semantic: semantic pseudo-label maps derived from the store, one per image id
+                        (0 background, contiguous class + 1, 255 ignore)
     skipped.json        images that could not be processed (if any), with the reason
 
 A killed run resumes where it stopped when started again with the same arguments.
@@ -19,18 +23,10 @@ import argparse
 import json
 import logging
 import os
-import sys
 
-import cv2
-
-from wsis import __version__
-from wsis.data.coco_weak import load_coco_instances
-from wsis.data.pseudo_store import load_pseudo_masks, make_provenance, source_hash_of_file
-from wsis.data.weak import to_box_supervision
-from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks
+from wsis.data.pseudo_store import make_provenance, source_hash_of_file
 from wsis.pseudo import PSEUDO_MASK_GENERATORS, build_generator, run_generator
-from wsis.utils.io import atomic_write_json
-from wsis.utils.visualize import draw_pseudo_masks
+from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, write_job_outputs
 
 logger = logging.getLogger("wsis.make_pseudo_masks")
 
@@ -39,35 +35,30 @@ DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_argument_group("source dataset (COCO style)")
-    src.add_argument("--coco-root", default=os.environ.get("WSIS_COCO_ROOT", DEFAULT_ROOT),
-                     help="folder with annotations/instances_<split>2017.json and <split>2017/ (default: %(default)s)")
-    src.add_argument("--split", default="val", help="split under --coco-root (default: %(default)s)")
-    src.add_argument("--json", help="COCO instances json (overrides --coco-root/--split)")
-    src.add_argument("--images", help="image folder of --json")
-    p.add_argument("--method", default="boxfill", choices=sorted(PSEUDO_MASK_GENERATORS),
-                   help="pseudo-mask generator (default: %(default)s)")
+    add_source_arguments(p, DEFAULT_ROOT, "val")
+    p.add_argument("--method", default="wsps", choices=sorted(set(PSEUDO_MASK_GENERATORS) - {"wsps_round"}),
+                   help="pseudo-mask generator (default: %(default)s, GrabCut ∩ proposals + DenseCRF, WSPS §3.2)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="generator parameter (json value), repeatable, e.g. --param overlap='\"smallest\"'")
-    p.add_argument("--out", default="output/pseudo/coco_tiny_val_boxfill", help="output folder (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
-    p.add_argument("--num-vis", type=int, default=8, help="overlay pictures to write (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="start again instead of resuming / refusing")
-    p.add_argument("--no-progress", action="store_true")
+                   help="generator parameter (json value), repeatable, e.g. --param refine='\"none\"' (wsps) or "
+                        "--param overlap='\"smallest\"' (boxfill)")
+    p.add_argument("--seed", type=int, default=None, help="random seed of generators that take one (wsps: 0)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: output/pseudo/<dataset>_<method>, <dataset> = the --json file's "
+                        "name or <coco-root name>_<split>)")
+    add_job_arguments(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
-    json_file = args.json or os.path.join(args.coco_root, "annotations", f"instances_{args.split}2017.json")
-    image_root = args.images or os.path.join(args.coco_root, f"{args.split}2017")
-    if not os.path.isfile(json_file):
-        sys.exit(f"error: {json_file} does not exist; pass --coco-root or --json/--images")
-
-    gt_dicts, meta = load_coco_instances(json_file, image_root, supervision="mask", on_bad="warn")
-    box_dicts = to_box_supervision(gt_dicts)  # what a generator sees: boxes and classes, no masks
+    json_file, gt_dicts, box_dicts, meta = load_source(args)
     params = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.param)}
+    if args.seed is not None:
+        params["seed"] = args.seed
+    dataset = (os.path.splitext(os.path.basename(args.json))[0] if args.json
+               else f"{os.path.basename(os.path.normpath(args.coco_root))}_{args.split}")
+    args.out = args.out or os.path.join("output", "pseudo", f"{dataset}_{args.method}")
     generator = build_generator(args.method, **params)
     provenance = make_provenance(args.method, generator.params, source=os.path.abspath(json_file),
                                  source_hash=source_hash_of_file(json_file))
@@ -76,34 +67,8 @@ def main(argv=None):
     out_file = os.path.join(args.out, "pseudo_masks.json")
     skipped = run_generator(box_dicts, generator, out_file, provenance, workers=args.workers,
                             progress=not args.no_progress, overwrite=args.overwrite)
-    skipped_file = os.path.join(args.out, "skipped.json")
-    if skipped:
-        atomic_write_json([{"image_id": i, "reason": r} for i, r in skipped], skipped_file, indent=1)
-    elif os.path.exists(skipped_file):
-        os.remove(skipped_file)
-
-    _, records = load_pseudo_masks(out_file, box_dicts)
-    metrics = evaluate_pseudo_masks(records, gt_dicts)
-    metrics.update({"method": args.method, "params": generator.params, "source": json_file,
-                    "num_images": len(records), "num_skipped": len(skipped), "wsis_version": __version__})
-    atomic_write_json(metrics, os.path.join(args.out, "metrics.json"), indent=2)
-
-    vis_dir = os.path.join(args.out, "vis")
-    os.makedirs(vis_dir, exist_ok=True)
-    by_id = {d["image_id"]: d for d in box_dicts}
-    for image_id in sorted(records)[: args.num_vis]:
-        image = cv2.imread(by_id[image_id]["file_name"], cv2.IMREAD_COLOR)
-        if image is None:
-            logger.warning(f"image id {image_id}: cannot read {by_id[image_id]['file_name']}, no overlay")
-            continue
-        overlay = draw_pseudo_masks(image, records[image_id], meta["thing_classes"])
-        cv2.imwrite(os.path.join(vis_dir, f"{image_id}.jpg"), overlay)
-
-    logger.info(f"pseudo masks: {out_file}")
-    logger.info("quality: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)))
-    if skipped:
-        logger.warning(f"{len(skipped)} image(s) skipped, listed in {skipped_file}")
-    return metrics
+    return write_job_outputs(args.out, out_file, skipped, box_dicts, gt_dicts, meta["thing_classes"], args.num_vis,
+                             args.save_semantic, {"method": args.method, "params": generator.params, "source": json_file})
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def _run(args, cwd):
 
 def test_instant_train_and_eval(tmp_path):
     pseudo = tmp_path / "pseudo"
-    _run([os.path.join(REPO, "tools", "make_pseudo_masks.py"), "--split", "train", "--out", str(pseudo),
+    _run([os.path.join(REPO, "tools", "make_pseudo_masks.py"), "--split", "train", "--method", "boxfill", "--out", str(pseudo),
           "--no-progress", "--num-vis", "1"], cwd=tmp_path)
     out = tmp_path / "train"
     opts = ["WSIS.DATA.PSEUDO_MASKS", f"('{pseudo / 'pseudo_masks.json'}',)",

@@ -9,5 +9,6 @@ from .box_fill import BoxFillGenerator
 from .build import PSEUDO_MASK_GENERATORS, build_generator, register_generator
 from .merge import paint_smallest_last
 from .runner import run_generator
+from . import wsps  # noqa: E402  registers "wsps" and "wsps_round"
 
 __all__ = ["BoxFillGenerator", "PSEUDO_MASK_GENERATORS", "build_generator", "register_generator", "paint_smallest_last", "run_generator"]

@@ -2,6 +2,15 @@
 import numpy as np
 
 
+def smallest_last_order(areas):
+    """
+    Indices that paint instances from the largest to the smallest ``areas`` ((N,) sizes); among equal areas the
+    later index comes later (so it wins), independently of sort stability.
+    """
+    areas = np.asarray(areas, dtype=np.float64).reshape(-1)
+    return np.lexsort((np.arange(areas.size), -areas))
+
+
 def paint_smallest_last(masks, areas=None):
     """
     Make instance masks disjoint: instances are painted from the largest to the smallest, so where several
@@ -24,9 +33,7 @@ def paint_smallest_last(masks, areas=None):
     areas = masks.reshape(n, -1).sum(1) if areas is None else np.asarray(areas, dtype=np.float64)
     if areas.shape != (n,):
         raise ValueError(f"areas must have shape ({n},), got {areas.shape}")
-    # stable sort on (-area, index): largest first; among equal areas the later index is painted later.
-    order = np.lexsort((np.arange(n), -areas))
     owner = np.full(masks.shape[1:], -1, dtype=np.int64)
-    for i in order:
+    for i in smallest_last_order(areas):
         owner[masks[i]] = i
     return owner[None] == np.arange(n)[:, None, None]

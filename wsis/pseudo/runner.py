@@ -14,6 +14,7 @@ _worker_generator = None
 
 
 def _init_worker(generator):
+    # (no cv2.setNumThreads here: reconfiguring OpenCV's thread pool in a forked child deadlocks)
     global _worker_generator
     _worker_generator = generator
 
@@ -66,8 +67,12 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
             results = (_safe_call(d, generator) for d in todo)
             pool = None
         else:
+            # the most annotated (usually the slowest) images first and small chunks, so that no worker is left
+            # with a long image at the end; the output does not depend on the order
+            todo = sorted(todo, key=lambda d: -len(d.get("annotations", ())))
+            chunksize = max(1, len(todo) // (workers * 50))
             pool = mp.Pool(workers, initializer=_init_worker, initargs=(generator,))
-            results = pool.imap_unordered(_safe_call, todo, chunksize=4)
+            results = pool.imap_unordered(_safe_call, todo, chunksize=chunksize)
         try:
             for image_id, record, error in results:
                 if error is not None:

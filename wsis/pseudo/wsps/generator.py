@@ -1,0 +1,90 @@
+"""The "wsps" pseudo-mask generator: GrabCut ∩ segment proposal per box, fused with ignore regions (WSPS §3.2)."""
+from wsis.layers.dense_crf import DenseCRFParams
+
+from ..box_fill import box_to_pixel_range
+from ..build import register_generator
+from ..records import image_record, read_image
+from .crf import DEFAULT_LUT, DEFAULT_LUT_ELLIPSE, crf_box_states
+from .crop import BoxWindow
+from .fusion import box_states, fuse
+from .grabcut import grabcut_box
+from .proposals import box_proposal
+
+DEFAULT_PROPOSAL_STRATEGIES = (("lab", 100), ("hsv", 100), ("rgb", 200))
+
+
+@register_generator("wsps")
+class WSPSGenerator:
+    """
+    WSPS box pseudo labels (Li, Arnab & Torr, ECCV 2018, §3.2, Fig. 2).
+
+    Per non-crowd box: GrabCut (:mod:`.grabcut`) and the best segment proposal (:mod:`.proposals`); pixels where both
+    say foreground get the box's class, disagreement inside the box is ignored, pixels in no box are background;
+    overlaps follow :mod:`.fusion`. ``refine="crf"`` then fills the ignored pixels with DenseCRF (:mod:`.crf`).
+
+    Args:
+        refine (str): "none" (WSPS's iteration-0 labels, with ignore) or "crf" (fusion + DenseCRF).
+        cross_class (str): "smallest" or "ignore" (:func:`.fusion.fuse`).
+        grabcut (dict): ``iterations`` (5), ``init`` ("core"), ``core`` (0.4), ``margin`` (0.5), ``box_size`` (128).
+        proposals (dict): ``strategies`` ([[colour space, k], ...]), ``sigma`` (0.8), ``min_size`` (20),
+            ``margin`` (0.5), ``box_size`` (64).
+        crf (dict): :class:`~wsis.layers.DenseCRFParams` fields (DeepLab's by default) plus ``lut``,
+            ``lut_ellipse``, ``outside``, ``threshold``, ``box_size`` of :func:`.crf.crf_box_states`.
+        seed (int): OpenCV's RNG seed, set before every GrabCut call (results do not depend on worker order).
+    """
+
+    def __init__(self, refine="crf", cross_class="smallest", grabcut=None, proposals=None, crf=None, seed=0):
+        if refine not in ("none", "crf"):
+            raise ValueError(f"refine must be 'none' or 'crf', got {refine!r}")
+        if cross_class not in ("smallest", "ignore"):
+            raise ValueError(f"cross_class must be 'smallest' or 'ignore', got {cross_class!r}")
+        gc = dict(iterations=5, init="core", core=0.4, margin=0.5, box_size=128)
+        pr = dict(strategies=[list(s) for s in DEFAULT_PROPOSAL_STRATEGIES], sigma=0.8, min_size=20, margin=0.5,
+                  box_size=64)
+        cr = dict(DenseCRFParams().to_dict(), lut=list(DEFAULT_LUT), lut_ellipse=list(DEFAULT_LUT_ELLIPSE),
+                  outside=0.1, threshold=0.5, box_size=128)
+        for name, given, defaults in (("grabcut", grabcut, gc), ("proposals", proposals, pr), ("crf", crf, cr)):
+            unknown = set(given or {}) - set(defaults)
+            if unknown:
+                raise ValueError(f"unknown {name} parameter(s) {sorted(unknown)}; known: {sorted(defaults)}")
+            defaults.update(given or {})
+        pr["strategies"] = [[str(s), float(k)] for s, k in pr["strategies"]]
+        self.params = {"refine": refine, "cross_class": cross_class, "grabcut": gc, "proposals": pr, "crf": cr,
+                       "seed": int(seed)}
+
+    # ------------------------------------------------------------------------------------------------ components
+    def grabcut(self, image, box):
+        """GrabCut foreground over the box's pixels ((y1 - y0, x1 - x0) bool)."""
+        return grabcut_box(image, box, seed=self.params["seed"], **self.params["grabcut"])
+
+    def proposal(self, image, box):
+        """The proposal with the highest IoU with the box, cut to the box's pixels ((y1 - y0, x1 - x0) bool)."""
+        p = self.params["proposals"]
+        win = BoxWindow(image.shape, box, margin=p["margin"], box_size=p["box_size"])
+        mask, _ = box_proposal(win.crop(image), win.box_mask(), [tuple(s) for s in p["strategies"]], p["sigma"],
+                               p["min_size"])
+        return win.to_box(mask)
+
+    def refine_states(self, image, boxes, states):
+        """Fusion + DenseCRF: the boxes' states after the CRF (FG / BG only)."""
+        c = dict(self.params["crf"])
+        extra = {k: c.pop(k) for k in ("lut", "lut_ellipse", "outside", "threshold", "box_size")}
+        params = DenseCRFParams(**c)
+        return [crf_box_states(image, b, s, params, **extra) for b, s in zip(boxes, states)]
+
+    def label(self, image, boxes, classes, states, crowd_boxes=()):
+        """Fuse (and refine) states → :class:`.fusion.Fusion`."""
+        if self.params["refine"] == "crf":
+            states = self.refine_states(image, boxes, states)
+        return fuse(image.shape[:2], boxes, classes, states, self.params["cross_class"], crowd_boxes)
+
+    # ---------------------------------------------------------------------------------------------------- record
+    def __call__(self, dataset_dict):
+        image = read_image(dataset_dict)
+        h, w = image.shape[:2]
+        anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]
+        crowd = [box_to_pixel_range(a["bbox"], h, w) for a in dataset_dict["annotations"] if a.get("iscrowd", 0)]
+        boxes = [box_to_pixel_range(a["bbox"], h, w) for a in anns]
+        states = [box_states(self.grabcut(image, b), self.proposal(image, b)) for b in boxes]
+        f = self.label(image, boxes, [a["category_id"] for a in anns], states, crowd)
+        return image_record(dataset_dict, anns, f.masks, f.instance_ignore, f.image_ignore)

@@ -1,0 +1,198 @@
+"""
+WSPS §3.4 (Fig. 4): round k+1 pseudo labels from a trained model's predictions on the training images.
+
+1. Class probabilities: from predicted instances, P(class c) = the largest ``score × mask`` of the instances of c,
+   background = 1 - the largest class probability; or a model's semantic probabilities as they are.
+   Channels: background, each class that has a box in the image, and "other" (every class without a box).
+2. DenseCRF (DeepLab's parameters by default), then the most probable label per pixel.
+3. The box clamp: a pixel of a thing class outside every box of that class (and every "other" pixel) is ignored,
+   or made background with ``outside="background"`` (WSPS on VOC, where background is the only stuff class).
+   Crowd boxes count as boxes of their class, but their pixels are ignored, never an instance.
+4. Instances per box: the box's class pixels inside the box; where two or more boxes of that class overlap, those
+   pixels are ignored for these instances (the semantic label keeps the class). A box left without pixels is
+   stored as invalid (its box and class still train).
+"""
+import json
+import os
+
+import numpy as np
+
+from wsis.data.pseudo_store import decode_mask
+from wsis.layers.dense_crf import DenseCRFParams, dense_crf
+
+from ..box_fill import box_to_pixel_range
+from ..build import register_generator
+from .fusion import IGNORE
+from ..records import image_record, read_image
+
+
+def instance_probabilities(shape, predictions, classes):
+    """
+    Args:
+        shape: (H, W). predictions: list of (contiguous class, score, (H, W) bool mask or RLE).
+        classes (list[int]): the classes that get a channel (those with a box in the image).
+
+    Returns:
+        ndarray[float32]: (len(classes) + 2, H, W): background, ``classes`` in order, "other"; sums to 1 per pixel.
+    """
+    h, w = shape
+    index = {c: i + 1 for i, c in enumerate(classes)}
+    probs = np.zeros((len(classes) + 2, h, w), dtype=np.float32)
+    for c, score, mask in predictions:
+        m = decode_mask(mask) if isinstance(mask, dict) else np.asarray(mask, dtype=bool)
+        if m.shape != (h, w):
+            raise ValueError(f"a predicted mask is {m.shape[1]}x{m.shape[0]}, the image {w}x{h}")
+        ch = probs[index.get(int(c), len(classes) + 1)]
+        np.maximum(ch, np.float32(score) * m, out=ch)
+    probs[0] = 1.0 - probs[1:].max(0)
+    probs = np.clip(probs, 1e-4, None)
+    return probs / probs.sum(0, keepdims=True)
+
+
+def select_semantic_channels(probs, classes):
+    """(K + 1, H, W) probabilities (background, then contiguous classes) → background, ``classes``, "other"."""
+    probs = np.asarray(probs, dtype=np.float32)
+    other = np.setdiff1d(np.arange(probs.shape[0] - 1), np.asarray(classes, dtype=np.int64))
+    rest = probs[other + 1].sum(0) if other.size else np.zeros(probs.shape[1:], dtype=np.float32)
+    out = np.concatenate([probs[[0]], probs[[c + 1 for c in classes]], rest[None]])
+    out = np.clip(out, 1e-4, None)
+    return out / out.sum(0, keepdims=True)
+
+
+def refine_round(image, boxes, box_classes, probs, classes, crowd_boxes=(), crowd_classes=(),
+                 params=DenseCRFParams(), outside="ignore"):
+    """
+    Args:
+        image (ndarray): (H, W, 3) uint8. boxes: N (x0, y0, x1, y1) pixel ranges of the non-crowd boxes, with
+            ``box_classes``. probs: (len(classes) + 2, H, W) from :func:`instance_probabilities` or
+            :func:`select_semantic_channels`. params: DenseCRF kernels (``None``: no CRF).
+        outside (str): "ignore" or "background" for thing pixels outside their class's boxes.
+
+    Returns:
+        (semantic (H, W) uint8 with 0 / class + 1 / 255, masks (N, H, W) bool, instance_ignore (N, H, W) bool)
+    """
+    if outside not in ("ignore", "background"):
+        raise ValueError(f"outside must be 'ignore' or 'background', got {outside!r}")
+    h, w = image.shape[:2]
+    q = dense_crf(image, probs, params) if params is not None else probs
+    label = q.argmax(0)
+    k = len(classes)
+    semantic = np.zeros((h, w), dtype=np.uint8)
+    inside_class = np.zeros((k + 2, h, w), dtype=bool)
+    for (x0, y0, x1, y1), c in list(zip(boxes, box_classes)) + list(zip(crowd_boxes, crowd_classes)):
+        if c in classes:
+            inside_class[classes.index(c) + 1, y0:y1, x0:x1] = True
+    for i, c in enumerate(classes):
+        semantic[label == i + 1] = c + 1
+    stray = (label > 0) & ~np.take_along_axis(inside_class, label[None], 0)[0]
+    semantic[stray] = 0 if outside == "background" else IGNORE
+    crowd_pixels = np.zeros((h, w), dtype=bool)
+    for x0, y0, x1, y1 in crowd_boxes:
+        crowd_pixels[y0:y1, x0:x1] = True
+    in_box = np.zeros((h, w), dtype=bool)
+    for x0, y0, x1, y1 in boxes:
+        in_box[y0:y1, x0:x1] = True
+    semantic[crowd_pixels & ~in_box] = IGNORE
+
+    n = len(boxes)
+    count = {}
+    for (x0, y0, x1, y1), c in zip(boxes, box_classes):
+        count.setdefault(c, np.zeros((h, w), dtype=np.int32))[y0:y1, x0:x1] += 1
+    masks = np.zeros((n, h, w), dtype=bool)
+    instance_ignore = np.zeros((n, h, w), dtype=bool)
+    for i, ((x0, y0, x1, y1), c) in enumerate(zip(boxes, box_classes)):
+        mine = semantic[y0:y1, x0:x1] == c + 1
+        shared = count[c][y0:y1, x0:x1] >= 2
+        masks[i, y0:y1, x0:x1] = mine & ~shared
+        instance_ignore[i, y0:y1, x0:x1] = mine & shared
+    return semantic, masks, instance_ignore
+
+
+# ------------------------------------------------------------------------------------------------- predictions files
+def load_predictions(path, dataset_id_to_contiguous=None):
+    """
+    Instance predictions of a model on the training images.
+
+    Args:
+        path (str): Detectron2's ``instances_predictions.pth`` (list of ``{"image_id", "instances": [...]}``, as
+            COCOEvaluator and ``tools/infer_train_set.py`` save it) or a COCO results json (list of
+            ``{"image_id", "category_id", "segmentation", "score"}``).
+        dataset_id_to_contiguous (dict or None): category id map of the files' ``category_id`` (dataset ids, as
+            Detectron2 writes them); None: they are already contiguous.
+
+    Returns:
+        dict: image_id → list of (contiguous class, score, RLE). Results without a mask are left out.
+    """
+    if path.endswith(".json"):
+        with open(path) as f:
+            flat = json.load(f)
+        if not isinstance(flat, list):
+            raise ValueError(f"{path}: a COCO results json is a list of results, got {type(flat).__name__}")
+    else:
+        import torch
+
+        try:
+            per_image = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise ValueError(f"{path}: cannot read as Detectron2 instances_predictions.pth: {e}") from e
+        flat = [dict(r, image_id=p["image_id"]) for p in per_image for r in p.get("instances", [])]
+    out = {}
+    for r in flat:
+        if "segmentation" not in r:
+            continue
+        c = r["category_id"]
+        if dataset_id_to_contiguous is not None:
+            if c not in dataset_id_to_contiguous:
+                raise ValueError(f"{path}: image id {r['image_id']}: unknown category id {c}")
+            c = dataset_id_to_contiguous[c]
+        out.setdefault(int(r["image_id"]), []).append((int(c), float(r["score"]), r["segmentation"]))
+    return out
+
+
+@register_generator("wsps_round")
+class WSPSRoundGenerator:
+    """
+    Round k+1 labels (:func:`refine_round`) as a pseudo-mask generator for :func:`wsis.pseudo.run_generator`.
+
+    Args:
+        predictions (dict or None): image_id → list of (class, score, RLE) (:func:`load_predictions`); an image
+            without an entry has no detection.
+        semantic_dir (str or None): instead, a folder of ``<image_id>.npz`` files holding ``probs``, a (K + 1, H, W)
+            array: background, then the contiguous classes (missing file → the image is skipped and reported).
+        outside (str): "ignore" or "background" (see the module doc). crf (dict or None): DenseCRFParams fields
+            (DeepLab's by default); ``False`` skips the CRF.
+    """
+
+    def __init__(self, predictions=None, semantic_dir=None, outside="ignore", crf=None):
+        if (predictions is None) == (semantic_dir is None):
+            raise ValueError("give exactly one of predictions and semantic_dir")
+        if outside not in ("ignore", "background"):
+            raise ValueError(f"outside must be 'ignore' or 'background', got {outside!r}")
+        self.predictions = predictions
+        self.semantic_dir = semantic_dir
+        crf_params = None if crf is False else DenseCRFParams(**(crf or {})).to_dict()
+        self.params = {"input": "instances" if predictions is not None else "semantic", "outside": outside,
+                       "crf": crf_params}
+
+    def __call__(self, dataset_dict):
+        image = read_image(dataset_dict)
+        h, w = image.shape[:2]
+        anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]
+        crowd = [a for a in dataset_dict["annotations"] if a.get("iscrowd", 0)]
+        boxes = [box_to_pixel_range(a["bbox"], h, w) for a in anns]
+        box_classes = [int(a["category_id"]) for a in anns]
+        classes = sorted(set(box_classes) | {int(a["category_id"]) for a in crowd})
+        if self.predictions is not None:
+            probs = instance_probabilities((h, w), self.predictions.get(dataset_dict["image_id"], []), classes)
+        else:
+            path = os.path.join(self.semantic_dir, f"{dataset_dict['image_id']}.npz")
+            with np.load(path) as z:
+                probs = select_semantic_channels(z["probs"], classes)
+            if probs.shape[1:] != (h, w):
+                raise ValueError(f"{path}: probabilities are {probs.shape[2]}x{probs.shape[1]}, the image {w}x{h}")
+        params = None if self.params["crf"] is None else DenseCRFParams(**self.params["crf"])
+        semantic, masks, instance_ignore = refine_round(
+            image, boxes, box_classes, probs, classes,
+            [box_to_pixel_range(a["bbox"], h, w) for a in crowd], [int(a["category_id"]) for a in crowd],
+            params, self.params["outside"])
+        return image_record(dataset_dict, anns, masks, instance_ignore, semantic == IGNORE)
