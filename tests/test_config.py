@@ -37,9 +37,9 @@ def test_every_key_is_documented():
     lines = src.splitlines()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if (stripped.startswith("cfg.") or stripped.startswith(("bs.", "crf."))) and "_node(cfg)" not in line:
+        if (stripped.startswith("cfg.") or stripped.startswith(("bs.", "crf.", "bc.", "bd."))) and "_node(cfg)" not in line:
             j = i - 1
-            while lines[j].strip().startswith(("bs.", "crf.")) and not lines[j].strip().startswith("#"):
+            while lines[j].strip().startswith(("bs.", "crf.", "bc.", "bd.")) and not lines[j].strip().startswith("#"):
                 j -= 1  # a group of keys under one comment
             assert lines[j].strip().startswith("#"), f"undocumented key: {stripped}"
 

@@ -9,6 +9,8 @@ from wsis.structures import PerImageField
 PURE_MODULES = [
     "wsis", "wsis.config", "wsis.data.coco_weak", "wsis.data.weak", "wsis.data.pseudo_store", "wsis.data.converters",
     "wsis.pseudo", "wsis.evaluation", "wsis.modeling.losses", "wsis.structures", "wsis.utils.visualize",
+    "wsis.pseudo.wsps", "wsis.pseudo.job", "wsis.pseudo.proxy_masks", "wsis.modeling.boxcaseg", "wsis.data.boxcaseg_crops",
+    "wsis.data.samplers", "wsis.layers",
 ]
 
 BLOCKER = """

@@ -24,9 +24,8 @@ import json
 import logging
 import os
 
-from wsis.data.pseudo_store import make_provenance, source_hash_of_file
-from wsis.pseudo import PSEUDO_MASK_GENERATORS, build_generator, run_generator
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, write_job_outputs
+from wsis.pseudo import PSEUDO_MASK_GENERATORS, build_generator
+from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, run_job
 
 logger = logging.getLogger("wsis.make_pseudo_masks")
 
@@ -60,15 +59,7 @@ def main(argv=None):
                else f"{os.path.basename(os.path.normpath(args.coco_root))}_{args.split}")
     args.out = args.out or os.path.join("output", "pseudo", f"{dataset}_{args.method}")
     generator = build_generator(args.method, **params)
-    provenance = make_provenance(args.method, generator.params, source=os.path.abspath(json_file),
-                                 source_hash=source_hash_of_file(json_file))
-
-    os.makedirs(args.out, exist_ok=True)
-    out_file = os.path.join(args.out, "pseudo_masks.json")
-    skipped = run_generator(box_dicts, generator, out_file, provenance, workers=args.workers,
-                            progress=not args.no_progress, overwrite=args.overwrite)
-    return write_job_outputs(args.out, out_file, skipped, box_dicts, gt_dicts, meta["thing_classes"], args.num_vis,
-                             args.save_semantic, {"method": args.method, "params": generator.params, "source": json_file})
+    return run_job(args, args.method, generator, json_file, gt_dicts, box_dicts, meta)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ import json
 import logging
 import os
 
-from wsis.data.pseudo_store import make_provenance, source_hash_of_file
-from wsis.pseudo import run_generator
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, write_job_outputs
+from wsis.data.pseudo_store import source_hash_of_file
+from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, run_job
 from wsis.pseudo.wsps import WSPSRoundGenerator, load_predictions
 
 logger = logging.getLogger("wsis.wsps_refine_round")
@@ -52,7 +51,6 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
     json_file, gt_dicts, box_dicts, meta = load_source(args)
     crf = False if args.no_crf else {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.crf_param)}
-    extra = {}
     if args.predictions:
         id_map = meta["thing_dataset_id_to_contiguous_id"] if args.category_ids == "dataset" else None
         generator = WSPSRoundGenerator(predictions=load_predictions(args.predictions, id_map), outside=args.outside,
@@ -62,15 +60,7 @@ def main(argv=None):
     else:
         generator = WSPSRoundGenerator(semantic_dir=os.path.abspath(args.semantic_dir), outside=args.outside, crf=crf)
         extra = {"predictions": os.path.abspath(args.semantic_dir)}
-    provenance = make_provenance("wsps_round", generator.params, source=os.path.abspath(json_file),
-                                 source_hash=source_hash_of_file(json_file), **extra)
-    os.makedirs(args.out, exist_ok=True)
-    out_file = os.path.join(args.out, "pseudo_masks.json")
-    skipped = run_generator(box_dicts, generator, out_file, provenance, workers=args.workers,
-                            progress=not args.no_progress, overwrite=args.overwrite)
-    return write_job_outputs(args.out, out_file, skipped, box_dicts, gt_dicts, meta["thing_classes"], args.num_vis,
-                             args.save_semantic, {"method": "wsps_round", "params": generator.params,
-                                                  "source": json_file, **extra})
+    return run_job(args, "wsps_round", generator, json_file, gt_dicts, box_dicts, meta, **extra)
 
 
 if __name__ == "__main__":

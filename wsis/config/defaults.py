@@ -78,6 +78,51 @@ def add_mask_crf_config(cfg):
     crf.NUM_WORKERS = 0
 
 
+def add_boxcaseg_config(cfg):
+    """BoxCaseg (Wang et al., CVPR 2021): the crop-level joint network (meta-architecture `BoxCaseg`), its data and
+    its proxy masks."""
+    bc = cfg.MODEL.BOXCASEG = _node(cfg)
+    # Backbone features fused at the resolution of the first one: each is upsampled, they are concatenated and a
+    # 1x1 conv + norm + ReLU mixes them (HRNetV2's segmentation head; any registered backbone works, HRNet included).
+    bc.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    # Channels of the fused map (input of the three 1x1-conv heads) and its norm ("GN", "BN", "SyncBN", "").
+    bc.FUSE_DIM = 256
+    bc.NORM = "GN"
+    # α of Eq. 3: salient output = α·σ(salient) + (1 − α)·σ(transferred); 0.7 on PASCAL, 0.6 on COCO (Tab. 6).
+    bc.ALPHA = 0.7
+    # Weight of the 8-neighbour smoothness term of the MIL loss (Eq. 1; 0.05 in the paper).
+    bc.PAIRWISE_WEIGHT = 0.05
+    # Weight of the pixel loss on salient samples (λ of Eq. 4 for them; 1 in the paper).
+    bc.PIXEL_WEIGHT = 1.0
+    # Heads trained: "weak" (MIL only), "weak+salient" (α forced to 1), "all" (weak + salient + transferred; Tab. 4).
+    bc.HEADS = "all"
+
+    cfg.WSIS.BOXCASEG = _node(cfg)
+    bd = cfg.WSIS.BOXCASEG
+    # Salient-object datasets (e.g. "ecssd_train", a DUTS-Single registration) mixed into every batch with the box
+    # samples of DATASETS.TRAIN (one crop per non-crowd box).
+    bd.SALIENT_DATASETS = ()
+    # Box : salient samples per batch (r_ws of Tab. 5; 9:7 with 16 crops per batch). SOLVER.IMS_PER_BATCH counts crops.
+    bd.RATIO = (9, 7)
+    # Side of the training crops; salient images are first resized to SALIENT_RESIZE (square), then randomly cropped.
+    bd.CROP_SIZE = 288
+    bd.SALIENT_RESIZE = 320
+    # Box augmentation (§3.2.2): the centre moves by U(−j, j)·(width, height), each side is scaled by U(SCALE_RANGE).
+    bd.CENTER_JITTER = 0.25
+    bd.SCALE_RANGE = (0.5, 1.5)
+    # The official COCO trick: a box whose IoU with another box of its image exceeds OVERLAP_IOU is left out of the
+    # training crops with probability OVERLAP_DROP_PROB (drawn once, with DATALOADER's seed; 0 disables it).
+    bd.OVERLAP_IOU = 0.5
+    bd.OVERLAP_DROP_PROB = 0.0
+    # Proxy masks (§3.4): each box is cropped exactly and resized to PROXY_CROP_SIZE, the fused salient output is
+    # min-max normalised and thresholded at PROXY_THRESHOLD, pasted back, merged "smaller object better" (MERGE) and
+    # dropped (stored invalid: box and class still train) when IoU(tight box of the mask, box) <= DROP_THRESHOLD.
+    bd.PROXY_CROP_SIZE = 320
+    bd.PROXY_THRESHOLD = 0.5
+    bd.MERGE = True
+    bd.DROP_THRESHOLD = 0.95
+
+
 def add_evaluation_config(cfg):
     """Evaluation of instance masks (AP^r and COCO AP)."""
     cfg.WSIS.EVAL = _node(cfg)
@@ -95,5 +140,6 @@ def add_wsis_config(cfg):
     add_proxy_mask_head_config(cfg)
     add_box_supervision_config(cfg)
     add_mask_crf_config(cfg)
+    add_boxcaseg_config(cfg)
     add_evaluation_config(cfg)
     return cfg

@@ -7,19 +7,28 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluators, SemSegEvalua
 
 import wsis.data.datasets  # noqa: F401  (registers builtin datasets)
 import wsis.modeling  # noqa: F401  (registers heads)
+from wsis.data.boxcaseg_mapper import BoxCasegCropMapper, build_boxcaseg_train_loader
 from wsis.data.build import build_weak_train_loader
 from wsis.data.mapper import WeakDatasetMapper
 from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator
 
+from .boxcaseg import ProxyMaskEvaluator, proxy_settings
+
 __all__ = ["WSISTrainer", "build_evaluators"]
+
+
+def _is_boxcaseg(cfg):
+    return cfg.MODEL.META_ARCHITECTURE == "BoxCaseg"
 
 
 def build_evaluators(cfg, dataset_name, output_folder=None):
     """
-    Evaluators by the dataset's ``evaluator_type``: "coco" → AP^r (+ COCO box/mask AP when ``WSIS.EVAL.COCO``);
+    BoxCaseg models: :class:`ProxyMaskEvaluator`. Others, evaluators by the dataset's ``evaluator_type``: "coco" → AP^r (+ COCO box/mask AP when ``WSIS.EVAL.COCO``);
     "coco_panoptic_seg" → PQ; "sem_seg" → mIoU.
     """
     output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+    if _is_boxcaseg(cfg):  # crop-level model: the class-agnostic quality of its proxy masks
+        return DatasetEvaluators([ProxyMaskEvaluator(dataset_name, output_dir=output_folder, **proxy_settings(cfg))])
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", "coco")
     evaluators = []
     if evaluator_type == "coco":
@@ -44,15 +53,21 @@ def build_evaluators(cfg, dataset_name, output_folder=None):
 class WSISTrainer(DefaultTrainer):
     """
     Detectron2's trainer with wsis's data path: weak annotations + pseudo masks (``WSIS.DATA.PSEUDO_MASKS``) read
-    by :class:`WeakDatasetMapper`, and evaluators chosen by :func:`build_evaluators`.
+    by :class:`WeakDatasetMapper`, and evaluators chosen by :func:`build_evaluators`. With
+    ``MODEL.META_ARCHITECTURE: BoxCaseg`` it trains on mixed box/salient crops (:mod:`wsis.data.boxcaseg_mapper`)
+    and evaluates proxy masks.
     """
 
     @classmethod
     def build_train_loader(cls, cfg):
+        if _is_boxcaseg(cfg):
+            return build_boxcaseg_train_loader(cfg)
         return build_weak_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
+        if _is_boxcaseg(cfg):  # one input per image: the crops of all its boxes
+            return build_detection_test_loader(cfg, dataset_name, mapper=BoxCasegCropMapper(cfg, is_train=False))
         return build_detection_test_loader(cfg, dataset_name, mapper=WeakDatasetMapper(cfg, is_train=False))
 
     @classmethod

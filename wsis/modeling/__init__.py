@@ -6,7 +6,7 @@ is not imported and asking for one of its names raises an ImportError that says 
 """
 import importlib.util
 
-_GLUE = ("ProxyMaskRCNNConvUpsampleHead", "BoxSupervisedMaskRCNNConvUpsampleHead", "GeneralizedRCNNWithMaskCRF")
+_GLUE = ("ProxyMaskRCNNConvUpsampleHead", "BoxSupervisedMaskRCNNConvUpsampleHead", "GeneralizedRCNNWithMaskCRF", "BoxCaseg")
 
 
 def _has_detectron2():
@@ -17,7 +17,7 @@ def _has_detectron2():
 
 
 if _has_detectron2():
-    from .meta_arch import GeneralizedRCNNWithMaskCRF  # noqa: F401  (registers by import)
+    from .meta_arch import BoxCaseg, GeneralizedRCNNWithMaskCRF  # noqa: F401  (registers by import)
     from .roi_heads import BoxSupervisedMaskRCNNConvUpsampleHead, ProxyMaskRCNNConvUpsampleHead  # noqa: F401
 else:
 

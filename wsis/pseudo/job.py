@@ -10,7 +10,7 @@ import cv2
 
 from wsis import __version__
 from wsis.data.coco_weak import load_coco_instances
-from wsis.data.pseudo_store import load_pseudo_masks
+from wsis.data.pseudo_store import load_pseudo_masks, make_provenance, source_hash_of_file
 from wsis.data.weak import to_box_supervision
 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks
 from wsis.utils.io import atomic_write_json
@@ -51,6 +51,28 @@ def load_source(args):
         sys.exit(f"error: {json_file} does not exist; pass --coco-root or --json/--images")
     gt_dicts, meta = load_coco_instances(json_file, image_root, supervision="mask", on_bad="warn")
     return json_file, gt_dicts, to_box_supervision(gt_dicts), meta
+
+
+def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta, **provenance_extra):
+    """
+    The whole job of a pseudo-mask command: run ``generator`` over ``box_dicts`` into ``<args.out>/pseudo_masks.json``
+    (provenance: method, parameters, the source json and its sha256, ``provenance_extra``; workers, progress,
+    resume, overwrite from :func:`add_job_arguments`), then :func:`write_job_outputs`.
+
+    Returns:
+        dict: the contents of ``metrics.json``.
+    """
+    from .runner import run_generator
+
+    provenance = make_provenance(method, generator.params, source=os.path.abspath(json_file),
+                                 source_hash=source_hash_of_file(json_file), **provenance_extra)
+    os.makedirs(args.out, exist_ok=True)
+    out_file = os.path.join(args.out, "pseudo_masks.json")
+    skipped = run_generator(box_dicts, generator, out_file, provenance, workers=args.workers,
+                            progress=not args.no_progress, overwrite=args.overwrite)
+    return write_job_outputs(args.out, out_file, skipped, box_dicts, gt_dicts, meta["thing_classes"], args.num_vis,
+                             args.save_semantic, {"method": method, "params": generator.params, "source": json_file,
+                                                  **provenance_extra})
 
 
 def write_job_outputs(out_dir, store_file, skipped, box_dicts, gt_dicts, thing_classes, num_vis=8,

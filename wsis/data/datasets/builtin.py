@@ -17,6 +17,8 @@ ecssd_train_box             images 1-800, boxes only (tight box of the salient m
 voc_2012_train_aug_seg|_box $WSIS_DATASETS/voc/voc_2012_train_aug.json from tools/convert_voc_sbd.py, images in
 voc_2012_val_seg            $WSIS_DATASETS/voc/JPEGImages (full masks; _box: boxes only)
 coco_2017_train_box         Detectron2's coco_2017_train layout ($WSIS_DATASETS/coco), boxes only
+duts_tr_single              DUTS-TR ($WSIS_DATASETS/DUTS-TR/DUTS-TR-Image, .../DUTS-TR-Mask), single-object images
+                            (BoxCaseg's DUTS-Single rule, wsis.data.converters.salient)
 ==========================  =====================================================================
 """
 import os
@@ -74,6 +76,12 @@ def register_coco_2017_box(root):
                        os.path.join(base, "train2017"), supervision="box")
 
 
+def register_duts(root):
+    base = os.path.join(root, "DUTS-TR")
+    register_salient_folder("duts_tr_single", os.path.join(base, "DUTS-TR-Image"), os.path.join(base, "DUTS-TR-Mask"),
+                            single_object_only=True)
+
+
 _root_dir = _root()
 register_all_coco_tiny(_root_dir)
 if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations", "panoptic_val2017.json")):
@@ -82,3 +90,4 @@ if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations",
 register_all_ecssd(_root_dir)
 register_all_voc(_root_dir)
 register_coco_2017_box(_root_dir)
+register_duts(_root_dir)

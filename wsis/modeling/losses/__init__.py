@@ -9,6 +9,7 @@ from .box_supervised import (
     rgb_to_lab,
     warmup_factor,
 )
+from .boxcaseg import boxcaseg_losses, boxcaseg_mil_loss, mixed_pixel_loss
 from .mask_losses import select_class_logits, weak_mask_rcnn_loss
 
 __all__ = [
@@ -22,4 +23,7 @@ __all__ = [
     "color_similarity",
     "pairwise_color_loss",
     "warmup_factor",
+    "boxcaseg_mil_loss",
+    "mixed_pixel_loss",
+    "boxcaseg_losses",
 ]

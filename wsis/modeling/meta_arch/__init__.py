@@ -1,3 +1,4 @@
+from .boxcaseg import BoxCaseg
 from .rcnn_mask_crf import GeneralizedRCNNWithMaskCRF
 
-__all__ = ["GeneralizedRCNNWithMaskCRF"]
+__all__ = ["BoxCaseg", "GeneralizedRCNNWithMaskCRF"]

@@ -1,0 +1,154 @@
+"""BoxCaseg's three stages with a real detectron2 on the shared data: joint training, proxy masks, Proxy Mask R-CNN."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("detectron2")
+
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.data import DatasetCatalog  # noqa: E402
+
+from wsis.config import add_wsis_config  # noqa: E402
+from wsis.data.pseudo_store import decode_mask, load_pseudo_masks  # noqa: E402
+from wsis.pseudo.box_fill import box_to_pixel_range  # noqa: E402
+
+from conftest import COCO_TINY, REPO, SHARED_DATA, load_tool, write_coco  # noqa: E402
+
+BOXCASEG = os.path.join(REPO, "projects", "BoxCaseg", "configs", "boxcaseg_coco_tiny_instant_test.yaml")
+PROXY_RCNN = os.path.join(REPO, "projects", "BoxCaseg", "configs", "proxy_mask_rcnn_coco_tiny_instant_test.yaml")
+
+
+def _subset(tmp_path, split, n):
+    """The first n images of a coco_tiny split (with masks) as a json; returns (json, image folder)."""
+    src = os.path.join(COCO_TINY, "annotations", f"instances_{split}2017.json")
+    if not os.path.isfile(src) or not os.path.isdir(os.path.join(SHARED_DATA, "ecssd")):
+        pytest.skip("shared data not found")
+    data = json.load(open(src))
+    images = sorted(data["images"], key=lambda i: i["id"])[:n]
+    ids = {i["id"] for i in images}
+    anns = [a for a in data["annotations"] if a["image_id"] in ids]
+    return write_coco(tmp_path / f"{split}{n}.json", images, anns, data["categories"]), os.path.join(
+        COCO_TINY, f"{split}2017")
+
+
+def _cfg(path, opts):
+    import wsis.engine  # noqa: F401  (registers datasets, heads, meta-architectures)
+
+    cfg = add_wsis_config(get_cfg())
+    cfg.merge_from_file(path)
+    cfg.merge_from_list(opts)
+    return cfg
+
+
+def _register(name, json_file, images, supervision):
+    from wsis.data.datasets import register_coco_weak
+
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+    register_coco_weak(name, json_file, images, supervision=supervision)
+
+
+def test_crop_loader_batches_and_one_step(tmp_path):
+    from detectron2.modeling import build_model
+
+    from wsis.engine import WSISTrainer
+
+    cfg = _cfg(BOXCASEG, ["SOLVER.IMS_PER_BATCH", "16", "DATALOADER.NUM_WORKERS", "0"])
+    batch = next(iter(WSISTrainer.build_train_loader(cfg)))
+    assert len(batch) == 16 and sum(x["is_salient"] for x in batch) == 7  # 9 box : 7 salient
+    for x in batch:
+        assert x["image"].shape == (3, 128, 128) and x["box_label"].shape == (128, 128) and x["box_label"].any()
+        assert (x["salient_mask"] is not None) == x["is_salient"]
+    model = build_model(cfg).train()
+    losses = model(batch)
+    assert set(losses) == {"loss_mil", "loss_pixel"} and all(math.isfinite(float(v.detach())) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.heads.weak.weight.grad is not None and model.heads.weight_transfer.fc1.weight.grad is not None
+
+
+def test_three_stages(tmp_path):
+    from wsis.engine import WSISTrainer
+
+    val_json, val_images = _subset(tmp_path, "val", 3)
+    train_json, train_images = _subset(tmp_path, "train", 4)
+    _register("boxcaseg_test_val", val_json, val_images, "mask")
+    _register("boxcaseg_test_train_box", train_json, train_images, "box")
+
+    # stage 1: joint training on box crops + ECSSD salient crops, evaluated by the proxy masks of val boxes
+    out1 = tmp_path / "stage1"
+    cfg = _cfg(BOXCASEG, ["SOLVER.MAX_ITER", "3", "DATASETS.TEST", "('boxcaseg_test_val',)", "OUTPUT_DIR", str(out1)])
+    trainer = WSISTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    res = trainer.test(cfg, trainer.model)["proxy_masks"]
+    assert res["num_instances"] > 0 and 0.0 <= res["drop_rate"] <= 1.0
+    assert all(0.0 <= res[f"all/{k}"] <= 1.0 for k in ("mean_iou", "class_mean_iou", "iou@0.5", "iou@0.75"))
+    weights = out1 / "model_final.pth"
+    assert weights.is_file()
+
+    # stage 2: proxy masks of the training boxes into the store; identical with 1 and 2 workers
+    common = ["--config-file", BOXCASEG, "--weights", str(weights), "--json", train_json, "--images", train_images,
+              "--no-progress", "--num-vis", "1"]
+    metrics = load_tool("make_proxy_masks").main([*common, "--out", str(tmp_path / "p2"), "--workers", "2"])
+    load_tool("make_proxy_masks").main([*common, "--out", str(tmp_path / "p1"), "--workers", "1"])
+    store = tmp_path / "p2" / "pseudo_masks.json"
+    assert store.read_bytes() == (tmp_path / "p1" / "pseudo_masks.json").read_bytes()
+    provenance, records = load_pseudo_masks(str(store))
+    assert metrics["num_images"] == 4 and provenance["method"] == "boxcaseg"
+    gt = {a["id"]: a for d in DatasetCatalog.get("boxcaseg_test_train_box") for a in d["annotations"]}
+    for rec in records.values():
+        for inst in rec["instances"]:
+            m = decode_mask(inst["segmentation"])
+            x0, y0, x1, y1 = box_to_pixel_range(gt[inst["annotation_id"]]["bbox"], *m.shape)
+            outside = m.copy()
+            outside[y0:y1, x0:x1] = False
+            assert not outside.any(), "a proxy mask stays inside its box"
+            assert 0.0 <= inst["score"] <= 1.0 and inst["valid"] == (inst["score"] > 0.95 and m.any())
+
+    # stage 3: Proxy Mask R-CNN reads the store through the weak mapper and the valid-mask head
+    cfg = _cfg(PROXY_RCNN, ["SOLVER.MAX_ITER", "2", "DATASETS.TRAIN", "('boxcaseg_test_train_box',)",
+                            "DATASETS.TEST", "()", "WSIS.DATA.PSEUDO_MASKS", f"('{store}',)",
+                            "OUTPUT_DIR", str(tmp_path / "stage3"), "DATALOADER.NUM_WORKERS", "0"])
+    trainer = WSISTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    loss_mask = trainer.storage.history("loss_mask").latest()
+    assert np.isfinite(loss_mask)
+
+
+def test_any_registered_backbone_hrnet_style():
+    """An HRNet-style backbone (four parallel branches at strides 4-32) registered by another project plugs in."""
+    import torch
+    from detectron2.layers import ShapeSpec
+    from detectron2.modeling import BACKBONE_REGISTRY, Backbone, build_model
+
+    if "ToyHRNetForTest" not in BACKBONE_REGISTRY:
+
+        @BACKBONE_REGISTRY.register()
+        class ToyHRNetForTest(Backbone):
+            def __init__(self, cfg, input_shape):
+                super().__init__()
+                self.stem = torch.nn.Conv2d(3, 8, 3, stride=4, padding=1)
+                self._out_feature_strides = {f"hr{i}": 4 * 2 ** i for i in range(4)}
+                self._out_feature_channels = {f"hr{i}": 8 * (i + 1) for i in range(4)}
+                self.branches = torch.nn.ModuleList(torch.nn.Conv2d(8, 8 * (i + 1), 1) for i in range(4))
+
+            def forward(self, x):
+                x = self.stem(x)
+                return {f"hr{i}": b(torch.nn.functional.avg_pool2d(x, 2 ** i)) for i, b in enumerate(self.branches)}
+
+            def output_shape(self):
+                return {k: ShapeSpec(channels=self._out_feature_channels[k], stride=s)
+                        for k, s in self._out_feature_strides.items()}
+
+    cfg = _cfg(BOXCASEG, ["MODEL.BACKBONE.NAME", "ToyHRNetForTest",
+                          "MODEL.BOXCASEG.IN_FEATURES", "['hr0', 'hr1', 'hr2', 'hr3']"])
+    model = build_model(cfg).eval()
+    assert model.fuse.in_channels == 8 + 16 + 24 + 32
+    probs = model([{"image": torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)}])[0]["proxy_probs"]
+    assert probs.shape == (2, 64, 64) and 0 <= float(probs.min()) and float(probs.max()) <= 1
+    with pytest.raises(ValueError, match="not outputs of the backbone"):
+        build_model(_cfg(BOXCASEG, ["MODEL.BACKBONE.NAME", "ToyHRNetForTest"]))

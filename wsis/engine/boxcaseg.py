@@ -1,0 +1,131 @@
+"""
+BoxCaseg's stages 2 and evaluation in Detectron2 (§3.4): proxy masks of a trained :class:`wsis.modeling.BoxCaseg`
+for every GT box of a dataset, and their class-agnostic quality (mIoU*, IoU@0.5/0.75) as a ``DatasetEvaluator``.
+"""
+import itertools
+import json
+import logging
+import os
+
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
+from wsis.pseudo.proxy_masks import proxy_record
+
+__all__ = ["ProxyMaskEvaluator", "BoxCasegProxyGenerator", "proxy_settings"]
+logger = logging.getLogger(__name__)
+
+
+def proxy_settings(cfg):
+    """The proxy-mask settings of ``cfg`` (``WSIS.BOXCASEG``) as :func:`proxy_record` keyword arguments."""
+    bd = cfg.WSIS.BOXCASEG
+    return {"threshold": bd.PROXY_THRESHOLD, "merge": bd.MERGE, "drop_threshold": bd.DROP_THRESHOLD}
+
+
+class ProxyMaskEvaluator(DatasetEvaluator):
+    """
+    Proxy masks of every non-crowd GT box of a dataset with GT masks, scored against those masks
+    (:func:`wsis.evaluation.pseudo_eval.evaluate_pseudo_masks`): ``all/*`` scores every mask, dropped ones included
+    (BoxCaseg's mIoU* = ``all/class_mean_iou``); ``kept/*`` scores the masks that survive the drop; ``drop_rate``.
+    """
+
+    def __init__(self, dataset_name, threshold=0.5, merge=True, drop_threshold=0.95, output_dir=None):
+        self.dataset_name = dataset_name
+        self.settings = {"threshold": threshold, "merge": merge, "drop_threshold": drop_threshold}
+        self.output_dir = output_dir
+        self.records = {}
+
+    def reset(self):
+        self.records = {}
+
+    def process(self, inputs, outputs):
+        for inp, out in zip(inputs, outputs):
+            probs = out["proxy_probs"].float().cpu().numpy()
+            self.records[inp["image_id"]] = proxy_record(inp, inp["annotations"], list(probs), **self.settings)
+
+    def evaluate(self):
+        comm.synchronize()
+        parts = comm.gather(self.records, dst=0)
+        if not comm.is_main_process():
+            return {}
+        records = dict(itertools.chain.from_iterable(p.items() for p in parts))
+        gt = DatasetCatalog.get(self.dataset_name)
+        if not any("segmentation" in a for d in gt for a in d["annotations"]):
+            raise ValueError(f"{self.dataset_name} has no GT masks to score proxy masks against; register it with "
+                             "supervision='mask'")
+        res = {}
+        for prefix, recs in (("all", mark_all_valid(records)), ("kept", records)):
+            m = evaluate_pseudo_masks(recs, gt)
+            res.update({f"{prefix}/{k}": m[k] for k in ("mean_iou", "class_mean_iou", "iou@0.5", "iou@0.75")})
+        n = sum(len(r["instances"]) for r in records.values())
+        res["num_instances"] = n
+        res["drop_rate"] = sum(not i["valid"] for r in records.values() for i in r["instances"]) / max(n, 1)
+        if self.output_dir:
+            os.makedirs(self.output_dir, exist_ok=True)
+            with open(os.path.join(self.output_dir, "proxy_mask_quality.json"), "w") as f:
+                json.dump(res, f, indent=1)
+        return {"proxy_masks": res}
+
+
+class BoxCasegProxyGenerator:
+    """
+    A picklable pseudo-mask generator (:func:`wsis.pseudo.run_generator`) running a trained BoxCaseg model: each
+    process builds the model from ``config_file`` + ``opts`` and loads ``weights`` on its first image.
+
+    Args:
+        config_file (str), opts (list[str]): the model's config and overrides. weights (str): checkpoint.
+        threads (int): torch threads per process (workers × threads ≈ the CPUs).
+    """
+
+    def __init__(self, config_file, opts=(), weights="", threads=1, device="cpu"):
+        from wsis.data.pseudo_store import source_hash_of_file
+
+        cfg = self._cfg(config_file, list(opts), weights, device)
+        self.config_file, self.opts, self.weights = config_file, list(opts), weights
+        self.threads, self.device = int(threads), device
+        self.params = {"config": os.path.abspath(config_file), "opts": list(opts), "weights": os.path.abspath(weights),
+                       "weights_sha256": source_hash_of_file(weights), **proxy_settings(cfg),
+                       "crop_size": cfg.WSIS.BOXCASEG.PROXY_CROP_SIZE, "alpha": cfg.MODEL.BOXCASEG.ALPHA,
+                       "heads": cfg.MODEL.BOXCASEG.HEADS}
+        self._model = None
+
+    @staticmethod
+    def _cfg(config_file, opts, weights, device):
+        from detectron2.config import get_cfg
+
+        from wsis.config import add_wsis_config
+
+        cfg = add_wsis_config(get_cfg())
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(list(opts) + ["MODEL.WEIGHTS", weights, "MODEL.DEVICE", device])
+        if cfg.MODEL.META_ARCHITECTURE != "BoxCaseg":
+            raise ValueError(f"{config_file}: MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE}, not BoxCaseg")
+        return cfg
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_mapper")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _model=None)
+
+    def _load(self):
+        from detectron2.checkpoint import DetectionCheckpointer
+        from detectron2.modeling import build_model
+
+        from wsis.data.boxcaseg_mapper import BoxCasegCropMapper
+
+        torch.set_num_threads(self.threads)
+        cfg = self._cfg(self.config_file, self.opts, self.weights, self.device)
+        model = build_model(cfg)
+        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        self._model, self._mapper, self._settings = model.eval(), BoxCasegCropMapper(cfg, False), proxy_settings(cfg)
+
+    def __call__(self, dataset_dict):
+        if self._model is None:
+            self._load()
+        inputs = self._mapper(dataset_dict)
+        probs = self._model([inputs])[0]["proxy_probs"].float().cpu().numpy()
+        return proxy_record(inputs, inputs["annotations"], list(probs), **self._settings)

@@ -1,0 +1,127 @@
+"""
+BoxCaseg's proxy masks (Wang et al., CVPR 2021, §3.4), pure numpy: threshold the crop's fused probability, merge the
+instances of an image by "smaller object better", and drop masks by the proxy box agreement.
+"""
+import numpy as np
+
+from .merge import paint_smallest_last
+from .records import image_record
+
+
+def threshold_proxy(prob, threshold=0.5):
+    """
+    Min–max normalise a probability map to [0, 1], then keep pixels strictly above ``threshold`` (0.5, as the
+    official inference). A constant map (max = min) carries no foreground/background contrast and gives an
+    all-False mask.
+
+    Args:
+        prob (ndarray): (h, w) float map, finite.
+
+    Returns:
+        ndarray[bool]: (h, w).
+    """
+    prob = np.asarray(prob, dtype=np.float64)
+    if prob.ndim != 2:
+        raise ValueError(f"prob must be an (h, w) map, got shape {prob.shape}")
+    if not np.all(np.isfinite(prob)):
+        raise ValueError("prob contains NaN or inf")
+    if prob.size == 0:
+        return np.zeros(prob.shape, dtype=bool)
+    lo, hi = prob.min(), prob.max()
+    if hi <= lo:
+        return np.zeros(prob.shape, dtype=bool)
+    return (prob - lo) / (hi - lo) > threshold
+
+
+def mask_tight_box(mask):
+    """(4,) float64 XYXY tight box of a boolean (H, W) mask, pixel (y, x) covering [x, x + 1) × [y, y + 1); None if
+    the mask is empty."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return None
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float64)
+
+
+def _box_iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def proxy_box_agreement(mask, box_xyxy):
+    """
+    The proxy box agreement (§3.4): IoU between the tight box of the mask (:func:`mask_tight_box`) and the GT box
+    (float XYXY); 0 for an empty mask. A lower bound of the mask IoU with the unknown GT mask.
+    """
+    box = np.asarray(box_xyxy, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.all(np.isfinite(box)):
+        raise ValueError(f"box_xyxy must be 4 finite numbers, got {box_xyxy!r}")
+    tight = mask_tight_box(mask)
+    return 0.0 if tight is None else _box_iou(tight, box)
+
+
+def merge_and_drop(masks, boxes, drop_threshold=0.95, merge=True):
+    """
+    Merge and drop (§3.4, Tab. 7). Merge: overlapping pixels go to the instance with the smallest **box** area
+    (:func:`paint_smallest_last` with box areas; equal areas: the later index wins), as the official code paints
+    larger boxes first. Drop: an instance is valid iff the proxy box agreement of its merged mask exceeds
+    ``drop_threshold`` (dropped when IoU ≤ 0.95). Dropped masks stay in the annotations with valid = False (their
+    mask loss is off; box and class losses are kept). An empty mask is never valid; ``drop_threshold ≤ 0`` turns the
+    drop off (Tab. 7's "merge only"): every non-empty mask is valid, even one whose tight box misses its box.
+
+    Args:
+        masks (ndarray[bool]): (N, H, W) thresholded proxy masks in image coordinates.
+        boxes (ndarray): (N, 4) GT boxes, XYXY.
+        drop_threshold (float): agreement threshold.
+        merge (bool): False skips the merge (Tab. 7's "drop only").
+
+    Returns:
+        (ndarray[bool], ndarray[float64], ndarray[bool]): merged masks (N, H, W), agreements (N,), valid (N,).
+    """
+    masks = np.asarray(masks, dtype=bool)
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be (N, H, W), got shape {masks.shape}")
+    if boxes.shape != (masks.shape[0], 4) or not np.all(np.isfinite(boxes)):
+        raise ValueError(f"boxes must be ({masks.shape[0]}, 4) finite XYXY, got shape {boxes.shape}")
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    merged = paint_smallest_last(masks, areas=areas) if merge else masks.copy()
+    agreements = np.array([proxy_box_agreement(m, b) for m, b in zip(merged, boxes)], dtype=np.float64)
+    nonempty = merged.any(axis=(1, 2))
+    valid = nonempty & ((agreements > drop_threshold) | (drop_threshold <= 0))
+    return merged, agreements, valid
+
+
+def proxy_record(dataset_dict, anns, probs, threshold=0.5, merge=True, drop_threshold=0.95):
+    """
+    The proxy masks of one image as a pseudo-mask store record (§3.4): each box's crop probability is pasted back into
+    its box (:func:`wsis.data.boxcaseg_crops.paste_crop_map`), min–max normalised over the box and thresholded
+    (:func:`threshold_proxy`), then the image's masks are merged and dropped (:func:`merge_and_drop`). The
+    agreement is stored as the instance's ``score``; a dropped instance is stored with ``valid: false``.
+
+    Args:
+        dataset_dict (dict): ``image_id``, ``height``, ``width``.
+        anns (list[dict]): the N non-crowd annotations (``id``, ``category_id``, ``bbox`` XYWH absolute).
+        probs (sequence[ndarray]): N (s, s) fused probabilities of the boxes' :func:`proxy_crop` inputs.
+    """
+    from wsis.data.boxcaseg_crops import paste_crop_map
+
+    from .box_fill import box_to_pixel_range
+
+    h, w = dataset_dict["height"], dataset_dict["width"]
+    if len(probs) != len(anns):
+        raise ValueError(f"image id {dataset_dict['image_id']}: {len(anns)} boxes but {len(probs)} probability maps")
+    masks = np.zeros((len(anns), h, w), dtype=bool)
+    boxes = np.zeros((len(anns), 4), dtype=np.float64)
+    for i, (a, p) in enumerate(zip(anns, probs)):
+        x, y, bw, bh = (float(v) for v in a["bbox"])
+        boxes[i] = (x, y, x + bw, y + bh)
+        x0, y0, x1, y1 = box_to_pixel_range(a["bbox"], h, w)
+        masks[i, y0:y1, x0:x1] = threshold_proxy(paste_crop_map(p, boxes[i], (h, w))[y0:y1, x0:x1], threshold)
+    merged, agreements, valid = merge_and_drop(masks, boxes, drop_threshold, merge)
+    return image_record(dataset_dict, anns, merged, valid=valid, scores=agreements)
