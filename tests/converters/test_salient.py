@@ -17,9 +17,10 @@ from wsis.data.converters import (
     salient_folder_to_coco,
 )
 
+from conftest import REPO, SHARED_DATA
+
 H, W = 40, 50  # 1 % of the image is 20 px
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ECSSD = os.path.join(REPO, "..", "shared", "data", "ecssd")
+ECSSD = os.path.join(SHARED_DATA, "ecssd")
 
 
 def _mask(*rects, value=255):
