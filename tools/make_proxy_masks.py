@@ -15,7 +15,7 @@ import argparse
 import logging
 import os
 
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, run_job
+from wsis.pseudo.job import add_job_arguments, add_source_arguments, run_job, start_job
 
 logger = logging.getLogger("wsis.make_proxy_masks")
 DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "coco_tiny")
@@ -37,8 +37,7 @@ def main(argv=None):
     from wsis.engine.boxcaseg import BoxCasegProxyGenerator  # needs detectron2
 
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
-    json_file, gt_dicts, box_dicts, meta = load_source(args)
+    json_file, gt_dicts, box_dicts, meta = start_job(args)
     threads = max(1, (os.cpu_count() or 1) // max(1, args.workers))
     generator = BoxCasegProxyGenerator(args.config_file, args.opts, args.weights, threads, args.device)
     return run_job(args, "boxcaseg", generator, json_file, gt_dicts, box_dicts, meta)

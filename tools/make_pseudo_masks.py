@@ -20,12 +20,11 @@ Writes, under --out:
 A killed run resumes where it stopped when started again with the same arguments.
 """
 import argparse
-import json
 import logging
 import os
 
 from wsis.pseudo import PSEUDO_MASK_GENERATORS, build_generator
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, run_job
+from wsis.pseudo.job import add_job_arguments, add_source_arguments, parse_key_values, run_job, start_job
 
 logger = logging.getLogger("wsis.make_pseudo_masks")
 
@@ -50,9 +49,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
-    json_file, gt_dicts, box_dicts, meta = load_source(args)
-    params = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.param)}
+    json_file, gt_dicts, box_dicts, meta = start_job(args)
+    params = parse_key_values(args.param)
     if args.seed is not None:
         params["seed"] = args.seed
     dataset = (os.path.splitext(os.path.basename(args.json))[0] if args.json

@@ -16,12 +16,11 @@ same-class overlaps → ignore. Writes, like tools/make_pseudo_masks.py: pseudo_
 json has masks), vis/, skipped.json, and semantic/*.png with --save-semantic. A killed run resumes.
 """
 import argparse
-import json
 import logging
 import os
 
 from wsis.data.pseudo_store import source_hash_of_file
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, run_job
+from wsis.pseudo.job import add_job_arguments, add_source_arguments, parse_key_values, run_job, start_job
 from wsis.pseudo.wsps import WSPSRoundGenerator, load_predictions
 
 logger = logging.getLogger("wsis.wsps_refine_round")
@@ -48,9 +47,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
-    json_file, gt_dicts, box_dicts, meta = load_source(args)
-    crf = False if args.no_crf else {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.crf_param)}
+    json_file, gt_dicts, box_dicts, meta = start_job(args)
+    crf = False if args.no_crf else parse_key_values(args.crf_param, "--crf-param")
     if args.predictions:
         id_map = meta["thing_dataset_id_to_contiguous_id"] if args.category_ids == "dataset" else None
         generator = WSPSRoundGenerator(predictions=load_predictions(args.predictions, id_map), outside=args.outside,

@@ -8,6 +8,7 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 
 from wsis.data.pseudo_store import JOURNAL_SUFFIX, load_pseudo_masks
 
@@ -115,3 +116,12 @@ def test_wsps_job_on_real_coco_images(coco_tiny, tmp_path):
     fill = load_tool("make_pseudo_masks").main([*common, "--out", str(tmp_path / "fill"), "--method", "boxfill"])
     assert wsps["num_images"] == 6 and wsps["num_instances"] == fill["num_instances"] > 10
     assert wsps["pixel_precision"] > fill["pixel_precision"] and wsps["mean_iou"] > fill["mean_iou"]
+
+
+def test_malformed_parameters_are_refused_with_the_option_named(tmp_path):
+    json_file, images = discs_dataset(tmp_path, 1)
+    common = ["--json", json_file, "--images", images, "--out", str(tmp_path / "o"), "--no-progress"]
+    with pytest.raises(SystemExit, match="--param 'crf': expected KEY=VALUE"):
+        load_tool("make_pseudo_masks").main([*common, "--param", "crf"])
+    with pytest.raises(SystemExit, match="--param 'seed=x'"):
+        load_tool("make_pseudo_masks").main([*common, "--param", "seed=x"])

@@ -39,6 +39,28 @@ def add_job_arguments(parser):
     parser.add_argument("--no-progress", action="store_true")
 
 
+def parse_key_values(pairs, option="--param"):
+    """``["key=json value", ...]`` → dict; a malformed pair exits with a message naming the option."""
+    import json
+
+    out = {}
+    for kv in pairs:
+        key, sep, value = kv.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError("expected KEY=VALUE")
+            out[key] = json.loads(value)
+        except ValueError as e:
+            sys.exit(f"error: {option} {kv!r}: {e} (values are json, e.g. 5, 0.5, '\"none\"', '{{\"a\": 1}}')")
+    return out
+
+
+def start_job(args):
+    """Log to the console and load the source dataset (:func:`load_source`) of a pseudo-mask command."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
+    return load_source(args)
+
+
 def load_source(args):
     """
     Returns:
