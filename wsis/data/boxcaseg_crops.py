@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from wsis.pseudo.box_fill import box_to_pixel_range
+from wsis.pseudo.proxy_masks import mask_tight_box
 
 
 def _as_box(box, name="box"):
@@ -124,11 +125,11 @@ def crop_box_sample(image, gt_box_xyxy, crop_box_xyxy, size=288):
 
 def tight_box_label(mask):
     """(h, w) bool: the filled tight box of a boolean mask (all False for an empty mask)."""
-    mask = np.asarray(mask, dtype=bool)
-    label = np.zeros_like(mask)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if rows.size:
-        label[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = True
+    label = np.zeros(np.shape(mask), dtype=bool)
+    box = mask_tight_box(mask)
+    if box is not None:
+        x0, y0, x1, y1 = box.astype(int)
+        label[y0:y1, x0:x1] = True
     return label
 
 

@@ -4,6 +4,8 @@ instances of an image by "smaller object better", and drop masks by the proxy bo
 """
 import numpy as np
 
+from wsis.data.boxcaseg_samples import box_iou_matrix
+
 from .merge import paint_smallest_last
 from .records import image_record
 
@@ -45,14 +47,6 @@ def mask_tight_box(mask):
     return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float64)
 
 
-def _box_iou(a, b):
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def proxy_box_agreement(mask, box_xyxy):
     """
     The proxy box agreement (§3.4): IoU between the tight box of the mask (:func:`mask_tight_box`) and the GT box
@@ -62,7 +56,7 @@ def proxy_box_agreement(mask, box_xyxy):
     if box.shape != (4,) or not np.all(np.isfinite(box)):
         raise ValueError(f"box_xyxy must be 4 finite numbers, got {box_xyxy!r}")
     tight = mask_tight_box(mask)
-    return 0.0 if tight is None else _box_iou(tight, box)
+    return 0.0 if tight is None else float(box_iou_matrix([tight, box])[0, 1])
 
 
 def merge_and_drop(masks, boxes, drop_threshold=0.95, merge=True):

@@ -7,9 +7,9 @@ WSPS pseudo labels from boxes (Li, Arnab & Torr, ECCV 2018, §3.2 and §3.4), de
 - :mod:`.generator`: the "wsps" generator of ``tools/make_pseudo_masks.py``;
 - :mod:`.refine_round`: round k+1 labels from a trained model's predictions (§3.4), the "wsps_round" generator.
 """
-from .fusion import IGNORE, Fusion, box_states, fuse, semantic_from_masks
+from .fusion import IGNORE, Fusion, box_states, fuse
 from .generator import WSPSGenerator
 from .refine_round import WSPSRoundGenerator, load_predictions, refine_round
 
 __all__ = ["IGNORE", "Fusion", "WSPSGenerator", "WSPSRoundGenerator", "box_states", "fuse", "load_predictions",
-           "refine_round", "semantic_from_masks"]
+           "refine_round"]

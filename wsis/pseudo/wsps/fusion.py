@@ -105,18 +105,3 @@ def fuse(shape, boxes, classes, states, cross_class="smallest", crowd_boxes=()):
         masks[i, y0:y1, x0:x1] = mine & ~shared
         instance_ignore[i, y0:y1, x0:x1] = mine & shared
     return Fusion(semantic, masks, instance_ignore, semantic == IGNORE)
-
-
-def semantic_from_masks(shape, classes, masks, instance_ignore, image_ignore):
-    """
-    The semantic pseudo-label map a store record encodes (the inverse of what :func:`fuse` stores): background 0,
-    instance masks and their same-class-overlap ignore → ``class + 1``, image ignore → 255.
-    """
-    semantic = np.zeros(shape, dtype=np.uint8)
-    for c, m, ign in zip(classes, masks, instance_ignore):
-        semantic[m] = c + 1
-        if ign is not None:
-            semantic[ign] = c + 1
-    if image_ignore is not None:
-        semantic[image_ignore] = IGNORE
-    return semantic
