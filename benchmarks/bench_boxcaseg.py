@@ -110,7 +110,7 @@ def generation_throughput(config, opts, weights, dicts, workers):
     n_boxes = sum(not a.get("iscrowd", 0) for d in boxes for a in d["annotations"])
     out = {}
     for n in (1, workers):
-        gen = BoxCasegProxyGenerator(config, opts, weights, threads=max(1, (os.cpu_count() or 1) // n))
+        gen = BoxCasegProxyGenerator(config, opts, weights, threads=1)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             run_generator(boxes, gen, os.path.join(tmp, "p.json"), make_provenance("boxcaseg", gen.params, source="b",

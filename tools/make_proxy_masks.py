@@ -38,8 +38,8 @@ def main(argv=None):
 
     args = parse_args(argv)
     json_file, gt_dicts, box_dicts, meta = start_job(args)
-    threads = max(1, (os.cpu_count() or 1) // max(1, args.workers))
-    generator = BoxCasegProxyGenerator(args.config_file, args.opts, args.weights, threads, args.device)
+    # one torch thread per process: the output is then the same for any --workers (parallelism = workers)
+    generator = BoxCasegProxyGenerator(args.config_file, args.opts, args.weights, threads=1, device=args.device)
     return run_job(args, "boxcaseg", generator, json_file, gt_dicts, box_dicts, meta)
 
 

@@ -77,7 +77,9 @@ class BoxCasegProxyGenerator:
 
     Args:
         config_file (str), opts (list[str]): the model's config and overrides. weights (str): checkpoint.
-        threads (int): torch threads per process (workers × threads ≈ the CPUs).
+        threads (int): torch threads per process. Keep 1 and parallelise with the runner's workers: the thread
+            count changes the order of float sums, so masks could differ at the threshold between runs with
+            different thread counts; it is recorded in ``params`` (the store's provenance).
     """
 
     def __init__(self, config_file, opts=(), weights="", threads=1, device="cpu"):
@@ -89,7 +91,7 @@ class BoxCasegProxyGenerator:
         self.params = {"config": os.path.abspath(config_file), "opts": list(opts), "weights": os.path.abspath(weights),
                        "weights_sha256": source_hash_of_file(weights), **proxy_settings(cfg),
                        "crop_size": cfg.WSIS.BOXCASEG.PROXY_CROP_SIZE, "alpha": cfg.MODEL.BOXCASEG.ALPHA,
-                       "heads": cfg.MODEL.BOXCASEG.HEADS}
+                       "heads": cfg.MODEL.BOXCASEG.HEADS, "threads": int(threads)}
         self._model = None
 
     @staticmethod
