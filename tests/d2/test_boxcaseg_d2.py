@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("detectron2")
 
@@ -93,7 +94,13 @@ def test_three_stages(tmp_path):
     common = ["--config-file", BOXCASEG, "--weights", str(weights), "--json", train_json, "--images", train_images,
               "--no-progress", "--num-vis", "1"]
     metrics = load_tool("make_proxy_masks").main([*common, "--out", str(tmp_path / "p2"), "--workers", "2"])
-    load_tool("make_proxy_masks").main([*common, "--out", str(tmp_path / "p1"), "--workers", "1"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the generator runs with 1 thread in this process and must give the caller's count back
+    try:
+        load_tool("make_proxy_masks").main([*common, "--out", str(tmp_path / "p1"), "--workers", "1"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     store = tmp_path / "p2" / "pseudo_masks.json"
     assert store.read_bytes() == (tmp_path / "p1" / "pseudo_masks.json").read_bytes()
     provenance, records = load_pseudo_masks(str(store))
@@ -152,3 +159,40 @@ def test_any_registered_backbone_hrnet_style():
     assert probs.shape == (2, 64, 64) and 0 <= float(probs.min()) and float(probs.max()) <= 1
     with pytest.raises(ValueError, match="not outputs of the backbone"):
         build_model(_cfg(BOXCASEG, ["MODEL.BACKBONE.NAME", "ToyHRNetForTest"]))
+
+
+def test_proxy_mask_evaluator_threshold_sweep():
+    """A 20x20 box whose fused map falls linearly from left (1) to right (0); the GT mask is the left half."""
+    from pycocotools import mask as mask_utils
+
+    from wsis.engine import build_evaluators
+
+    gt_mask = np.zeros((20, 20), dtype=np.uint8)
+    gt_mask[:, :10] = 1
+    rle = mask_utils.encode(np.asfortranarray(gt_mask))
+    rle["counts"] = rle["counts"].decode()
+    ann = {"id": 7, "category_id": 1, "bbox": [0.0, 0.0, 20.0, 20.0], "bbox_mode": 1, "segmentation": rle,
+           "iscrowd": 0}
+    record = {"image_id": 3, "file_name": "x.jpg", "height": 20, "width": 20, "annotations": [ann]}
+    name = "boxcaseg_sweep_test"
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+    DatasetCatalog.register(name, lambda: [record])
+
+    cfg = _cfg(BOXCASEG, ["WSIS.BOXCASEG.EVAL_THRESHOLDS", "(0.2, 0.5, 0.8)"])
+    evaluator = build_evaluators(cfg, name)
+    evaluator.reset()
+    ramp = torch.linspace(1.0, 0.0, 20).expand(20, 20)[None]  # normalised value of column x: 1 - x / 19
+    evaluator.process([record], [{"proxy_probs": ramp}])
+    res = evaluator.evaluate()["proxy_masks"]
+    # column x is foreground when 1 - x/19 > t: 16 columns at 0.2, 10 at 0.5, 4 at 0.8
+    assert res["sweep/0.2/mean_iou"] == pytest.approx(10 / 16)
+    assert res["sweep/0.5/mean_iou"] == pytest.approx(1.0)
+    assert res["sweep/0.8/mean_iou"] == pytest.approx(4 / 10)
+    assert res["best_threshold"] == 0.5
+    assert res["all/mean_iou"] == pytest.approx(1.0)  # PROXY_THRESHOLD 0.5
+    # the tight box of the half mask has IoU 0.5 with its box: dropped at 0.95, yet every sweep scores it
+    assert res["drop_rate"] == 1.0
+
+    with pytest.raises(ValueError, match="sweep thresholds"):
+        build_evaluators(_cfg(BOXCASEG, ["WSIS.BOXCASEG.EVAL_THRESHOLDS", "(1.5,)"]), name)

@@ -121,6 +121,9 @@ def add_boxcaseg_config(cfg):
     bd.PROXY_THRESHOLD = 0.5
     bd.MERGE = True
     bd.DROP_THRESHOLD = 0.95
+    # Binarisation thresholds the proxy-mask evaluator also scores (sweep/<t>/*, best_threshold), e.g.
+    # (0.1, 0.2, 0.3, 0.4, 0.5) on the salient training set to choose PROXY_THRESHOLD for one's own model; () is off.
+    bd.EVAL_THRESHOLDS = ()
 
 
 def add_evaluation_config(cfg):

@@ -15,7 +15,7 @@ from detectron2.utils import comm
 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
 from wsis.pseudo.proxy_masks import proxy_record
 
-__all__ = ["ProxyMaskEvaluator", "BoxCasegProxyGenerator", "proxy_settings"]
+__all__ = ["ProxyMaskEvaluator", "BoxCasegProxyGenerator", "build_proxy_mask_evaluator", "proxy_settings"]
 logger = logging.getLogger(__name__)
 
 
@@ -25,33 +25,52 @@ def proxy_settings(cfg):
     return {"threshold": bd.PROXY_THRESHOLD, "merge": bd.MERGE, "drop_threshold": bd.DROP_THRESHOLD}
 
 
+def build_proxy_mask_evaluator(cfg, dataset_name, output_dir=None):
+    """:class:`ProxyMaskEvaluator` with ``cfg``'s proxy settings and ``WSIS.BOXCASEG.EVAL_THRESHOLDS`` sweep."""
+    return ProxyMaskEvaluator(dataset_name, output_dir=output_dir, sweep_thresholds=cfg.WSIS.BOXCASEG.EVAL_THRESHOLDS,
+                              **proxy_settings(cfg))
+
+
 class ProxyMaskEvaluator(DatasetEvaluator):
     """
     Proxy masks of every non-crowd GT box of a dataset with GT masks, scored against those masks
     (:func:`wsis.evaluation.pseudo_eval.evaluate_pseudo_masks`): ``all/*`` scores every mask, dropped ones included
     (BoxCaseg's mIoU* = ``all/class_mean_iou``); ``kept/*`` scores the masks that survive the drop; ``drop_rate``.
+
+    With ``sweep_thresholds``, every mask is also made at each of those binarisation thresholds: ``sweep/<t>/*``
+    scores them (all masks) and ``best_threshold`` is the one with the best ``mean_iou``. Run on the salient training
+    images (their masks are supervision), it chooses ``WSIS.BOXCASEG.PROXY_THRESHOLD`` for a model whose maps are
+    less peaked or more peaked than the paper's, without looking at any box image's mask.
     """
 
-    def __init__(self, dataset_name, threshold=0.5, merge=True, drop_threshold=0.95, output_dir=None):
+    def __init__(self, dataset_name, threshold=0.5, merge=True, drop_threshold=0.95, output_dir=None,
+                 sweep_thresholds=()):
         self.dataset_name = dataset_name
         self.settings = {"threshold": threshold, "merge": merge, "drop_threshold": drop_threshold}
+        self.sweep_thresholds = tuple(float(t) for t in sweep_thresholds)
+        if any(not 0.0 <= t < 1.0 for t in self.sweep_thresholds):
+            raise ValueError(f"sweep thresholds must lie in [0, 1), got {self.sweep_thresholds}")
         self.output_dir = output_dir
-        self.records = {}
+        self.reset()
 
     def reset(self):
         self.records = {}
+        self.sweep_records = {t: {} for t in self.sweep_thresholds}
 
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
-            probs = out["proxy_probs"].float().cpu().numpy()
-            self.records[inp["image_id"]] = proxy_record(inp, inp["annotations"], list(probs), **self.settings)
+            probs = list(out["proxy_probs"].float().cpu().numpy())
+            self.records[inp["image_id"]] = proxy_record(inp, inp["annotations"], probs, **self.settings)
+            for t, records in self.sweep_records.items():
+                records[inp["image_id"]] = proxy_record(inp, inp["annotations"], probs, **{**self.settings,
+                                                                                            "threshold": t})
 
     def evaluate(self):
         comm.synchronize()
-        parts = comm.gather(self.records, dst=0)
+        parts = comm.gather((self.records, self.sweep_records), dst=0)
         if not comm.is_main_process():
             return {}
-        records = dict(itertools.chain.from_iterable(p.items() for p in parts))
+        records = dict(itertools.chain.from_iterable(p[0].items() for p in parts))
         gt = DatasetCatalog.get(self.dataset_name)
         if not any("segmentation" in a for d in gt for a in d["annotations"]):
             raise ValueError(f"{self.dataset_name} has no GT masks to score proxy masks against; register it with "
@@ -60,6 +79,12 @@ class ProxyMaskEvaluator(DatasetEvaluator):
         for prefix, recs in (("all", mark_all_valid(records)), ("kept", records)):
             m = evaluate_pseudo_masks(recs, gt)
             res.update({f"{prefix}/{k}": m[k] for k in ("mean_iou", "class_mean_iou", "iou@0.5", "iou@0.75")})
+        for t in self.sweep_thresholds:
+            m = evaluate_pseudo_masks(mark_all_valid(dict(itertools.chain.from_iterable(p[1][t].items()
+                                                                                      for p in parts))), gt)
+            res.update({f"sweep/{t:g}/{k}": m[k] for k in ("mean_iou", "class_mean_iou", "iou@0.5", "iou@0.75")})
+        if self.sweep_thresholds:
+            res["best_threshold"] = max(self.sweep_thresholds, key=lambda t: res[f"sweep/{t:g}/mean_iou"])
         n = sum(len(r["instances"]) for r in records.values())
         res["num_instances"] = n
         res["drop_rate"] = sum(not i["valid"] for r in records.values() for i in r["instances"]) / max(n, 1)
@@ -92,7 +117,7 @@ class BoxCasegProxyGenerator:
                        "weights_sha256": source_hash_of_file(weights), **proxy_settings(cfg),
                        "crop_size": cfg.WSIS.BOXCASEG.PROXY_CROP_SIZE, "alpha": cfg.MODEL.BOXCASEG.ALPHA,
                        "heads": cfg.MODEL.BOXCASEG.HEADS, "threads": int(threads)}
-        self._model = None
+        self._model, self._owner_pid = None, os.getpid()
 
     @staticmethod
     def _cfg(config_file, opts, weights, device):
@@ -119,13 +144,24 @@ class BoxCasegProxyGenerator:
 
         from wsis.data.boxcaseg_mapper import BoxCasegCropMapper
 
-        torch.set_num_threads(self.threads)
         cfg = self._cfg(self.config_file, self.opts, self.weights, self.device)
         model = build_model(cfg)
         DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
         self._model, self._mapper, self._settings = model.eval(), BoxCasegCropMapper(cfg, False), proxy_settings(cfg)
 
     def __call__(self, dataset_dict):
+        if os.getpid() != self._owner_pid:  # a runner worker: the process is ours
+            torch.set_num_threads(self.threads)
+            return self._predict(dataset_dict)
+        # one worker runs in the caller's process, whose own torch work (e.g. training afterwards) keeps its threads
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._predict(dataset_dict)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _predict(self, dataset_dict):
         if self._model is None:
             self._load()
         inputs = self._mapper(dataset_dict)

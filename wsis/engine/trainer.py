@@ -12,7 +12,7 @@ from wsis.data.build import build_weak_train_loader
 from wsis.data.mapper import WeakDatasetMapper
 from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator
 
-from .boxcaseg import ProxyMaskEvaluator, proxy_settings
+from .boxcaseg import build_proxy_mask_evaluator
 
 __all__ = ["WSISTrainer", "build_evaluators"]
 
@@ -28,7 +28,7 @@ def build_evaluators(cfg, dataset_name, output_folder=None):
     """
     output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
     if _is_boxcaseg(cfg):  # crop-level model: the class-agnostic quality of its proxy masks
-        return DatasetEvaluators([ProxyMaskEvaluator(dataset_name, output_dir=output_folder, **proxy_settings(cfg))])
+        return DatasetEvaluators([build_proxy_mask_evaluator(cfg, dataset_name, output_folder)])
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", "coco")
     evaluators = []
     if evaluator_type == "coco":
