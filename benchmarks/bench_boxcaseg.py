@@ -89,6 +89,12 @@ def proxy_records(dicts, probs, drop_threshold=0.95, merge=True, threshold=0.5):
     return out
 
 
+def with_drop_threshold(records, drop_threshold):
+    """Records made with drop threshold 0, dropped at ``drop_threshold`` (merge_and_drop's rule on the stored score)."""
+    return {k: dict(r, instances=[dict(i, valid=i["valid"] and (drop_threshold <= 0 or i["score"] > drop_threshold))
+                                  for i in r["instances"]]) for k, r in records.items()}
+
+
 def scores(records, gt):
     from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
 
@@ -184,22 +190,22 @@ def main(argv=None):
             seed_all_rng(args.seed)
             cfg, model, info = train(args.config, opts)
         res = {"train": info, "proxy": {}}
-        thresholds = [float(x) for x in args.thresholds.split(",")]
+        thresholds = sorted({float(x) for x in args.thresholds.split(",")} | {0.5})  # 0.5: the paper's
         res["calibration"] = calibrate(cfg, model, DatasetCatalog.get(CALIBRATION), thresholds)
         print(variant, "calibration", res["calibration"], flush=True)
         for name in DATASETS:
             probs = predict(cfg, model, gt[name])
-            recs = proxy_records(gt[name], probs)
-            res["proxy"][name] = scores(recs, gt[name])
             res.setdefault("threshold", {})[name] = {
                 t: scores(proxy_records(gt[name], probs, threshold=t), gt[name]) for t in thresholds}
+            res["proxy"][name] = res["threshold"][name][0.5]
             res["calibration"][name] = res["threshold"][name][res["calibration"]["threshold"]]
             if variant == "all":
                 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks
 
                 res.setdefault("drop", {})[name] = {}
+                undropped = proxy_records(gt[name], probs, drop_threshold=0)
                 for t in (float(x) for x in args.drops.split(",")):
-                    r = proxy_records(gt[name], probs, drop_threshold=t)
+                    r = with_drop_threshold(undropped, t)
                     n = sum(len(x["instances"]) for x in r.values())
                     kept = evaluate_pseudo_masks(r, gt[name])
                     res["drop"][name][t] = {"drop_rate": sum(not i["valid"] for x in r.values()

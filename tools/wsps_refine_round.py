@@ -7,8 +7,9 @@ WSPS §3.4: make round k+1 pseudo masks of a training set from a trained model's
     python tools/wsps_refine_round.py --split train --predictions output/round1/instances_predictions.pth \
         --out output/pseudo/coco_tiny_train_wsps_round1 [--outside background] [--workers 8]
 
-Predictions: Detectron2's ``instances_predictions.pth`` (COCOEvaluator's or infer_train_set.py's) or a COCO results
-json (``--predictions``), category ids as in the dataset json (``--category-ids contiguous`` if not); or semantic
+Predictions (``--predictions``): infer_train_set.py's ``instances_predictions.pth`` or COCOEvaluator's
+``coco_instances_results.json`` (dataset category ids, the default), or COCOEvaluator's ``instances_predictions.pth``
+(saved before it maps ids back: pass ``--category-ids contiguous``); or semantic
 probabilities (``--semantic-dir``: ``<image_id>.npz`` with ``probs`` (K + 1, H, W), background first).
 Steps per image: DenseCRF (DeepLab's parameters; ``--crf-param iterations=5``, ``--no-crf``), thing pixels outside
 every box of their class → ignore (``--outside background`` for VOC-like data), instances re-assigned per box,
@@ -34,7 +35,8 @@ def parse_args(argv=None):
     src.add_argument("--predictions", help="instances_predictions.pth or COCO results json")
     src.add_argument("--semantic-dir", help="folder of <image_id>.npz semantic probabilities")
     p.add_argument("--category-ids", choices=("dataset", "contiguous"), default="dataset",
-                   help="the predictions' category ids (default: %(default)s, as Detectron2 writes them)")
+                   help="the predictions' category ids (default: %(default)s; COCOEvaluator's .pth holds "
+                        "contiguous ones)")
     p.add_argument("--outside", choices=("ignore", "background"), default="ignore",
                    help="thing pixels outside their class's boxes (default: %(default)s)")
     p.add_argument("--crf-param", action="append", default=[], metavar="KEY=VALUE",

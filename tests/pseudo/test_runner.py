@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,6 +26,26 @@ class FailOn:
         return self.inner(d)
 
 
+_ACTIVE = []  # the process contexts entered in this process
+
+
+class NeedsContext(BoxFillGenerator):
+    """Box-fill that works only inside its process context (as a generator that sets torch threads there)."""
+
+    @contextlib.contextmanager
+    def process_context(self):
+        _ACTIVE.append(True)
+        try:
+            yield
+        finally:
+            _ACTIVE.pop()
+
+    def __call__(self, d):
+        if len(_ACTIVE) != 1:
+            raise RuntimeError(f"{len(_ACTIVE)} process contexts entered")
+        return super().__call__(d)
+
+
 def _prov(json_file):
     return make_provenance("boxfill", {"overlap": "keep"}, source=json_file, source_hash="0")
 
@@ -37,6 +58,15 @@ def test_workers_give_identical_bytes(coco_tiny, tmp_path):
     assert a.read_bytes() == b.read_bytes()
     _, records = load_pseudo_masks(str(a), dicts, require_all=True)
     assert len(records) == 80
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_process_context_is_entered_once_per_process(tiny_coco, tmp_path, workers):
+    dicts, _ = load_coco_instances(*tiny_coco, supervision="box")
+    out = tmp_path / "p.json"
+    assert run_generator(dicts, NeedsContext(), str(out), _prov("x"), workers=workers, progress=False) == []
+    assert sorted(load_pseudo_masks(str(out), dicts)[1]) == [7, 9]
+    assert _ACTIVE == []  # left again in this process after an in-process run; never entered here with workers
 
 
 def test_bad_image_is_skipped_and_reported(tiny_coco, tmp_path, caplog):

@@ -187,10 +187,10 @@ def proxy_crop(image, box_xyxy, size=320):
     return crop, crop_affine((x0, y0, x1, y1), size)
 
 
-def paste_crop_map(prob, box_xyxy, image_hw):
+def resize_to_box(prob, box_xyxy, image_hw):
     """
-    Paste a crop-sized map (e.g. the fused probability of a :func:`proxy_crop` input) back into the image: bilinear
-    ``cv2.resize`` to the box's pixel extent (:func:`wsis.pseudo.box_fill.box_to_pixel_range`), zeros elsewhere.
+    A crop-sized map (e.g. the fused probability of a :func:`proxy_crop` input) resized to its box's pixel extent
+    (:func:`wsis.pseudo.box_fill.box_to_pixel_range`), bilinear ``cv2.resize``.
 
     Args:
         prob (ndarray): (h, w) float map of the crop.
@@ -198,7 +198,8 @@ def paste_crop_map(prob, box_xyxy, image_hw):
         image_hw ((int, int)): (H, W) of the image.
 
     Returns:
-        ndarray: (H, W) float32 (float64 for a float64 map).
+        ((x0, y0, x1, y1), ndarray): the pixel extent and the (y1 - y0, x1 - x0) map, float32 (float64 for a float64
+        map).
     """
     prob = np.asarray(prob)
     if prob.ndim != 2 or prob.size == 0:
@@ -206,6 +207,17 @@ def paste_crop_map(prob, box_xyxy, image_hw):
     prob = prob.astype(np.float64 if prob.dtype == np.float64 else np.float32)
     height, width = (_check_size(v, "image_hw") for v in image_hw)
     x0, y0, x1, y1 = _pixel_box(box_xyxy, height, width)
-    out = np.zeros((height, width), dtype=prob.dtype)
-    out[y0:y1, x0:x1] = cv2.resize(prob, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return (x0, y0, x1, y1), cv2.resize(prob, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+
+
+def paste_crop_map(prob, box_xyxy, image_hw):
+    """
+    Paste a crop-sized map back into the image: :func:`resize_to_box`, zeros elsewhere.
+
+    Returns:
+        ndarray: (H, W) float32 (float64 for a float64 map).
+    """
+    (x0, y0, x1, y1), resized = resize_to_box(prob, box_xyxy, image_hw)
+    out = np.zeros((int(image_hw[0]), int(image_hw[1])), dtype=resized.dtype)
+    out[y0:y1, x0:x1] = resized
     return out

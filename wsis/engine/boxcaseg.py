@@ -2,6 +2,7 @@
 BoxCaseg's stages 2 and evaluation in Detectron2 (§3.4): proxy masks of a trained :class:`wsis.modeling.BoxCaseg`
 for every GT box of a dataset, and their class-agnostic quality (mIoU*, IoU@0.5/0.75) as a ``DatasetEvaluator``.
 """
+import contextlib
 import itertools
 import json
 import logging
@@ -117,7 +118,7 @@ class BoxCasegProxyGenerator:
                        "weights_sha256": source_hash_of_file(weights), **proxy_settings(cfg),
                        "crop_size": cfg.WSIS.BOXCASEG.PROXY_CROP_SIZE, "alpha": cfg.MODEL.BOXCASEG.ALPHA,
                        "heads": cfg.MODEL.BOXCASEG.HEADS, "threads": int(threads)}
-        self._model, self._owner_pid = None, os.getpid()
+        self._model = None
 
     @staticmethod
     def _cfg(config_file, opts, weights, device):
@@ -149,19 +150,17 @@ class BoxCasegProxyGenerator:
         DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
         self._model, self._mapper, self._settings = model.eval(), BoxCasegCropMapper(cfg, False), proxy_settings(cfg)
 
-    def __call__(self, dataset_dict):
-        if os.getpid() != self._owner_pid:  # a runner worker: the process is ours
-            torch.set_num_threads(self.threads)
-            return self._predict(dataset_dict)
-        # one worker runs in the caller's process, whose own torch work (e.g. training afterwards) keeps its threads
+    @contextlib.contextmanager
+    def process_context(self):
+        """``threads`` torch threads while :func:`wsis.pseudo.run_generator` runs this; the previous count after."""
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            return self._predict(dataset_dict)
+            yield
         finally:
             torch.set_num_threads(previous)
 
-    def _predict(self, dataset_dict):
+    def __call__(self, dataset_dict):
         if self._model is None:
             self._load()
         inputs = self._mapper(dataset_dict)

@@ -94,7 +94,7 @@ def merge_and_drop(masks, boxes, drop_threshold=0.95, merge=True):
 def proxy_record(dataset_dict, anns, probs, threshold=0.5, merge=True, drop_threshold=0.95):
     """
     The proxy masks of one image as a pseudo-mask store record (§3.4): each box's crop probability is pasted back into
-    its box (:func:`wsis.data.boxcaseg_crops.paste_crop_map`), min–max normalised over the box and thresholded
+    its box (:func:`wsis.data.boxcaseg_crops.resize_to_box`), min–max normalised over the box and thresholded
     (:func:`threshold_proxy`), then the image's masks are merged and dropped (:func:`merge_and_drop`). The
     agreement is stored as the instance's ``score``; a dropped instance is stored with ``valid: false``.
 
@@ -103,9 +103,7 @@ def proxy_record(dataset_dict, anns, probs, threshold=0.5, merge=True, drop_thre
         anns (list[dict]): the N non-crowd annotations (``id``, ``category_id``, ``bbox`` XYWH absolute).
         probs (sequence[ndarray]): N (s, s) fused probabilities of the boxes' :func:`proxy_crop` inputs.
     """
-    from wsis.data.boxcaseg_crops import paste_crop_map
-
-    from .box_fill import box_to_pixel_range
+    from wsis.data.boxcaseg_crops import resize_to_box  # (that module imports this one)
 
     h, w = dataset_dict["height"], dataset_dict["width"]
     if len(probs) != len(anns):
@@ -115,7 +113,7 @@ def proxy_record(dataset_dict, anns, probs, threshold=0.5, merge=True, drop_thre
     for i, (a, p) in enumerate(zip(anns, probs)):
         x, y, bw, bh = (float(v) for v in a["bbox"])
         boxes[i] = (x, y, x + bw, y + bh)
-        x0, y0, x1, y1 = box_to_pixel_range(a["bbox"], h, w)
-        masks[i, y0:y1, x0:x1] = threshold_proxy(paste_crop_map(p, boxes[i], (h, w))[y0:y1, x0:x1], threshold)
+        (x0, y0, x1, y1), box_prob = resize_to_box(p, boxes[i], (h, w))
+        masks[i, y0:y1, x0:x1] = threshold_proxy(box_prob, threshold)
     merged, agreements, valid = merge_and_drop(masks, boxes, drop_threshold, merge)
     return image_record(dataset_dict, anns, merged, valid=valid, scores=agreements)

@@ -1,4 +1,5 @@
 """Run a pseudo-mask generator over a dataset: workers, progress, resume after a kill, report of bad inputs."""
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -10,13 +11,22 @@ from wsis.data.pseudo_store import JOURNAL_SUFFIX, PseudoMaskError, PseudoMaskWr
 
 logger = logging.getLogger(__name__)
 
-_worker_generator = None
+_worker_generator = _worker_context = None
+
+
+def _process_context(generator):
+    """The generator's per-process set-up, ``generator.process_context()`` (e.g. its torch threads), if it has one."""
+    hook = getattr(generator, "process_context", None)
+    return hook() if hook is not None else contextlib.nullcontext()
 
 
 def _init_worker(generator):
     # (no cv2.setNumThreads here: reconfiguring OpenCV's thread pool in a forked child deadlocks)
-    global _worker_generator
+    global _worker_generator, _worker_context
     _worker_generator = generator
+    # the pool owns this process: the set-up lasts as long as it (kept referenced, so that it is not closed)
+    _worker_context = _process_context(generator)
+    _worker_context.__enter__()
 
 
 def _safe_call(dataset_dict, generator=None):
@@ -38,7 +48,9 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
 
     Args:
         dataset_dicts (list[dict]): images in the format of :mod:`wsis.data.coco_weak`.
-        generator (callable): picklable ``generator(dataset_dict) -> image record``.
+        generator (callable): picklable ``generator(dataset_dict) -> image record``; an optional
+            ``generator.process_context()`` context manager is entered once in each worker process, or around the
+            run when it is in this process.
         out_path (str): the pseudo-mask json to write.
         provenance (dict): recorded in the file; a journal of a run with other provenance is refused.
         workers (int): processes; 1 runs in this process.
@@ -63,7 +75,9 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
             logger.info(f"{out_path}: resuming, {len(done)} images done, {len(todo)} to go")
         bar = tqdm(total=len(dataset_dicts), initial=len(dataset_dicts) - len(todo), disable=not progress,
                    desc="pseudo masks", unit="img")
-        if workers <= 1:
+        context = contextlib.nullcontext()
+        if workers <= 1:  # in the caller's process, whose own set-up comes back afterwards
+            context = _process_context(generator)
             results = (_safe_call(d, generator) for d in todo)
             pool = None
         else:
@@ -74,13 +88,14 @@ def run_generator(dataset_dicts, generator, out_path, provenance, workers=1, pro
             pool = mp.Pool(workers, initializer=_init_worker, initargs=(generator,))
             results = pool.imap_unordered(_safe_call, todo, chunksize=chunksize)
         try:
-            for image_id, record, error in results:
-                if error is not None:
-                    skipped.append((image_id, error))
-                    logger.warning(f"skipped image id {image_id}: {error}")
-                else:
-                    writer.add(record)
-                bar.update(1)
+            with context:
+                for image_id, record, error in results:
+                    if error is not None:
+                        skipped.append((image_id, error))
+                        logger.warning(f"skipped image id {image_id}: {error}")
+                    else:
+                        writer.add(record)
+                    bar.update(1)
         finally:
             bar.close()
             if pool is not None:

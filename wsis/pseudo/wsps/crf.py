@@ -11,7 +11,7 @@ masks go through :func:`.fusion.fuse` again (as FG / BG states), so the overlap 
 import cv2
 import numpy as np
 
-from wsis.layers.dense_crf import DenseCRFParams, dense_crf
+from wsis.layers.dense_crf import DenseCRFParams, refine_binary_mask
 
 from .crop import BoxWindow
 from .fusion import BG, FG
@@ -47,5 +47,5 @@ def crf_box_states(image_bgr, box, states, params=DenseCRFParams(), lut=DEFAULT_
     prob[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0] = box_unary(states, lut, lut_ellipse)
     if prob.shape != win.shape:
         prob = cv2.resize(prob, (win.shape[1], win.shape[0]), interpolation=cv2.INTER_LINEAR)
-    q = dense_crf(win.crop(image_bgr), np.stack([1.0 - prob, prob]), params)[1]
+    q = refine_binary_mask(win.crop(image_bgr), prob, params)
     return np.where(win.to_box(q) > threshold, FG, BG).astype(np.uint8)

@@ -93,15 +93,33 @@ def fuse(shape, boxes, classes, states, cross_class="smallest", crowd_boxes=()):
         region = semantic[y0:y1, x0:x1]
         region[~has[y0:y1, x0:x1]] = IGNORE
 
-    fg_count = {}  # class -> (H, W) number of boxes of that class saying FG
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        c = fg_count.setdefault(int(cls[i]), np.zeros((h, w), dtype=np.int32))
-        c[y0:y1, x0:x1] += states[i] == FG
-    masks = np.zeros((n, h, w), dtype=bool)
-    instance_ignore = np.zeros((n, h, w), dtype=bool)
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        mine = (states[i] == FG) & (semantic[y0:y1, x0:x1] == cls[i] + 1)
-        shared = fg_count[int(cls[i])][y0:y1, x0:x1] >= 2
+    masks, instance_ignore = split_instances(semantic, boxes, cls, [s == FG for s in states])
+    return Fusion(semantic, masks, instance_ignore, semantic == IGNORE)
+
+
+def split_instances(semantic, boxes, classes, claims):
+    """
+    Instance masks from a semantic map: box i owns the pixels of its box that it claims and that carry its class
+    (``semantic == class + 1``); a pixel claimed by two or more boxes of one class goes to none of them and is
+    ignored for each instead.
+
+    Args:
+        semantic (ndarray): (H, W) uint8, 0 / class + 1 / :data:`IGNORE`.
+        boxes: N (x0, y0, x1, y1) pixel ranges. classes: N contiguous classes.
+        claims: N (y1 - y0, x1 - x0) bool maps of the pixels each box claims, or True for its whole box.
+
+    Returns:
+        (masks (N, H, W) bool, instance_ignore (N, H, W) bool)
+    """
+    h, w = semantic.shape
+    count = {}  # class -> (H, W) number of boxes of that class claiming the pixel
+    for (x0, y0, x1, y1), c, claim in zip(boxes, classes, claims):
+        count.setdefault(int(c), np.zeros((h, w), dtype=np.int32))[y0:y1, x0:x1] += claim
+    masks = np.zeros((len(boxes), h, w), dtype=bool)
+    instance_ignore = np.zeros_like(masks)
+    for i, ((x0, y0, x1, y1), c, claim) in enumerate(zip(boxes, classes, claims)):
+        mine = claim & (semantic[y0:y1, x0:x1] == c + 1)
+        shared = count[int(c)][y0:y1, x0:x1] >= 2
         masks[i, y0:y1, x0:x1] = mine & ~shared
         instance_ignore[i, y0:y1, x0:x1] = mine & shared
-    return Fusion(semantic, masks, instance_ignore, semantic == IGNORE)
+    return masks, instance_ignore

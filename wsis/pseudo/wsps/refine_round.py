@@ -22,7 +22,7 @@ from wsis.layers.dense_crf import DenseCRFParams, dense_crf
 
 from ..box_fill import box_to_pixel_range
 from ..build import register_generator
-from .fusion import IGNORE
+from .fusion import IGNORE, split_instances
 from ..records import image_record, read_image
 
 
@@ -94,17 +94,7 @@ def refine_round(image, boxes, box_classes, probs, classes, crowd_boxes=(), crow
         in_box[y0:y1, x0:x1] = True
     semantic[crowd_pixels & ~in_box] = IGNORE
 
-    n = len(boxes)
-    count = {}
-    for (x0, y0, x1, y1), c in zip(boxes, box_classes):
-        count.setdefault(c, np.zeros((h, w), dtype=np.int32))[y0:y1, x0:x1] += 1
-    masks = np.zeros((n, h, w), dtype=bool)
-    instance_ignore = np.zeros((n, h, w), dtype=bool)
-    for i, ((x0, y0, x1, y1), c) in enumerate(zip(boxes, box_classes)):
-        mine = semantic[y0:y1, x0:x1] == c + 1
-        shared = count[c][y0:y1, x0:x1] >= 2
-        masks[i, y0:y1, x0:x1] = mine & ~shared
-        instance_ignore[i, y0:y1, x0:x1] = mine & shared
+    masks, instance_ignore = split_instances(semantic, boxes, box_classes, [True] * len(boxes))
     return semantic, masks, instance_ignore
 
 
@@ -114,11 +104,12 @@ def load_predictions(path, dataset_id_to_contiguous=None):
     Instance predictions of a model on the training images.
 
     Args:
-        path (str): Detectron2's ``instances_predictions.pth`` (list of ``{"image_id", "instances": [...]}``, as
+        path (str): an ``instances_predictions.pth`` (list of ``{"image_id", "instances": [...]}``, as
             COCOEvaluator and ``tools/infer_train_set.py`` save it) or a COCO results json (list of
             ``{"image_id", "category_id", "segmentation", "score"}``).
-        dataset_id_to_contiguous (dict or None): category id map of the files' ``category_id`` (dataset ids, as
-            Detectron2 writes them); None: they are already contiguous.
+        dataset_id_to_contiguous (dict or None): category id map of the files' ``category_id`` when they are
+            dataset ids (infer_train_set.py's file, COCO results jsons); None: they are already contiguous
+            (COCOEvaluator's ``instances_predictions.pth``, saved before it maps the ids back).
 
     Returns:
         dict: image_id → list of (contiguous class, score, RLE). Results without a mask are left out.
