@@ -103,7 +103,7 @@ def scores(records, gt):
 
 
 def baselines(dicts):
-    from wsis.pseudo.box_fill import box_to_pixel_range
+    from wsis.core.boxes import annotation_extent
     from wsis.pseudo.records import image_record, read_image
     from wsis.pseudo.wsps.grabcut import grabcut_box
 
@@ -115,9 +115,10 @@ def baselines(dicts):
         mf = np.zeros((len(anns), h, w), dtype=bool)
         mg = np.zeros_like(mf)
         for i, a in enumerate(anns):
-            x0, y0, x1, y1 = box_to_pixel_range(a["bbox"], h, w)
+            x0, y0, x1, y1 = annotation_extent(a, h, w)
             mf[i, y0:y1, x0:x1] = True
-            mg[i, y0:y1, x0:x1] = grabcut_box(image, (x0, y0, x1, y1), iterations=5, init="rect")
+            fg = grabcut_box(image, (x0, y0, x1, y1), iterations=5, init="rect")
+            mg[i, y0:y1, x0:x1] = fg if fg is not None else False  # a failed GrabCut scores as an empty mask
         fill[d["image_id"]], grab[d["image_id"]] = image_record(d, anns, mf), image_record(d, anns, mg)
     return fill, grab
 

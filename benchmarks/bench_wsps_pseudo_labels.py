@@ -31,7 +31,7 @@ from wsis.data.pseudo_store import make_provenance
 from wsis.data.weak import to_box_supervision
 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
 from wsis.pseudo import run_generator
-from wsis.pseudo.box_fill import box_to_pixel_range
+from wsis.core.boxes import annotation_extent
 from wsis.pseudo.wsps import WSPSGenerator, box_states, fuse
 from wsis.pseudo.records import image_record, read_image
 from wsis.pseudo.wsps.grabcut import grabcut_box
@@ -66,13 +66,16 @@ def all_rows(d, gen=WSPSGenerator()):
     image = read_image(d)
     h, w = image.shape[:2]
     anns = [a for a in d["annotations"] if not a.get("iscrowd", 0)]
-    crowd = [box_to_pixel_range(a["bbox"], h, w) for a in d["annotations"] if a.get("iscrowd", 0)]
-    boxes = [box_to_pixel_range(a["bbox"], h, w) for a in anns]
+    crowd = [annotation_extent(a, h, w) for a in d["annotations"] if a.get("iscrowd", 0)]
+    boxes = [annotation_extent(a, h, w) for a in anns]
     classes = [a["category_id"] for a in anns]
     fill = [np.ones((y1 - y0, x1 - x0), dtype=bool) for x0, y0, x1, y1 in boxes]
     plain_params = dict(gen.params["grabcut"], init="rect")
+    empty = [np.zeros((y1 - y0, x1 - x0), dtype=bool) for x0, y0, x1, y1 in boxes]  # a failed GrabCut: no pixel
     plain = [grabcut_box(image, b, seed=gen.params["seed"], **plain_params) for b in boxes]
+    plain = [g if g is not None else e for g, e in zip(plain, empty)]
     core = [gen.grabcut(image, b) for b in boxes]
+    core = [g if g is not None else e for g, e in zip(core, empty)]
     prop = [gen.proposal(image, b) for b in boxes]
     states = [box_states(g, p) for g, p in zip(core, prop)]
     fused = fuse((h, w), boxes, classes, states, gen.params["cross_class"], crowd)

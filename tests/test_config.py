@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from fvcore.common.config import CfgNode as CN
 
@@ -28,20 +30,63 @@ def test_yaml_round_trip(tmp_path):
     assert other.WSIS.DATA.PSEUDO_MASKS == ("a.json",)
 
 
+KEY_LINE = re.compile(r"^\s*[a-z]+\.[A-Z_]+ = ")
+
+
 def test_every_key_is_documented():
     import inspect
 
     import wsis.config.defaults as d
 
-    src = inspect.getsource(d)
-    lines = src.splitlines()
+    lines = inspect.getsource(d).splitlines()
+    keys = 0
     for i, line in enumerate(lines):
-        stripped = line.strip()
-        if (stripped.startswith("cfg.") or stripped.startswith(("bs.", "crf.", "bc.", "bd."))) and "_node(cfg)" not in line:
+        if KEY_LINE.match(line):
+            keys += 1
             j = i - 1
-            while lines[j].strip().startswith(("bs.", "crf.", "bc.", "bd.")) and not lines[j].strip().startswith("#"):
+            while KEY_LINE.match(lines[j]):
                 j -= 1  # a group of keys under one comment
-            assert lines[j].strip().startswith("#"), f"undocumented key: {stripped}"
+            assert lines[j].strip().startswith("#"), f"undocumented key: {line.strip()}"
+    assert keys >= 40  # the parser sees the keys (a format change would otherwise pass silently)
+
+
+def _all_keys(node, prefix=""):
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, CN):
+            out.update(_all_keys(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def test_calling_twice_keeps_what_was_set():
+    cfg = add_wsis_config(_base())
+    cfg.WSIS.DATA.PSEUDO_MASKS = ("mine.json",)
+    cfg.MODEL.BOXCASEG.ALPHA = 0.6
+    cfg.MODEL.MASK_CRF.ENABLED = True
+    before = _all_keys(cfg)
+    add_wsis_config(cfg)
+    assert _all_keys(cfg) == before
+    assert cfg.WSIS.DATA.PSEUDO_MASKS == ("mine.json",) and cfg.MODEL.BOXCASEG.ALPHA == 0.6
+
+
+@pytest.mark.parametrize("name", ["add_weak_data_config", "add_proxy_mask_head_config", "add_box_supervision_config",
+                                  "add_mask_crf_config", "add_boxcaseg_config", "add_evaluation_config"])
+def test_each_function_works_alone_on_an_empty_config(name):
+    import wsis.config.defaults as d
+
+    alone = getattr(d, name)(CN()) or None
+    cfg = CN()
+    getattr(d, name)(cfg)
+    full = _all_keys(add_wsis_config(CN()))
+    mine = _all_keys(cfg)
+    assert mine and all(full[k] == v for k, v in mine.items())
+    assert alone is None or isinstance(alone, CN)
+
+
+def test_default_keeps_no_ground_truth_masks():
+    assert add_wsis_config(_base()).WSIS.DATA.KEEP_GT_MASKS is False
 
 
 def test_does_not_touch_detectron2_defaults():

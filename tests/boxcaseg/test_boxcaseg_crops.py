@@ -11,7 +11,7 @@ from wsis.data.boxcaseg_crops import (
     salient_sample,
     tight_box_label,
 )
-from wsis.pseudo.box_fill import box_to_pixel_range
+from wsis.core.boxes import pixel_extent
 
 
 def _coords_image(h, w):
@@ -187,7 +187,7 @@ def test_proxy_crop_and_paste_round_trip():
     box = [10.3, 5.6, 30.2, 25.4]
     crop, m = proxy_crop(img, box, size=320)
     assert crop.shape == (320, 320, 3) and m.shape == (2, 3)
-    x0, y0, x1, y1 = box_to_pixel_range((10.3, 5.6, 30.2 - 10.3, 25.4 - 5.6), 50, 60)
+    x0, y0, x1, y1 = pixel_extent((10.3, 5.6, 30.2, 25.4), 50, 60)
     assert (x0, y0, x1, y1) == (10, 6, 30, 25)
     pasted = paste_crop_map(np.ones((320, 320), dtype=np.float32), box, (50, 60))
     assert pasted.shape == (50, 60) and pasted.dtype == np.float32

@@ -25,14 +25,22 @@ def test_weight_transfer_structure_and_shape():
             wt(bad)
 
 
-def test_forward_shapes_and_transferred_is_conv_with_transferred_weight():
+def _mlp_by_hand(wt, rows):
+    """The transfer MLP written out: rows (K, C) → fc2(leaky_relu(fc1(rows), 0.1)) with explicit matrix products."""
+    hidden = rows @ wt.fc1.weight.T + wt.fc1.bias
+    hidden = torch.where(hidden > 0, hidden, 0.1 * hidden)
+    return hidden @ wt.fc2.weight.T + wt.fc2.bias
+
+
+def test_forward_shapes_and_transferred_is_the_mlp_of_the_weak_weight():
     heads = _heads(4)
     x = torch.randn(2, 4, 5, 6)
     out = heads(x)
     assert set(out) == {"weak", "salient", "transferred"}
     assert all(v.shape == (2, 1, 5, 6) for v in out.values())
-    w = heads.transferred_weight()
-    expected = (x * w.view(1, 4, 1, 1)).sum(1, keepdim=True) + heads.transferred_bias
+    with torch.no_grad():
+        w = _mlp_by_hand(heads.weight_transfer, heads.weak.weight.view(1, 4))  # (1, 4)
+        expected = torch.einsum("bchw,c->bhw", x, w[0])[:, None] + heads.transferred_bias
     assert torch.allclose(out["transferred"], expected, atol=1e-6)
     up = heads(x, output_size=(10, 12))
     assert all(v.shape == (2, 1, 10, 12) for v in up.values())
@@ -40,6 +48,62 @@ def test_forward_shapes_and_transferred_is_conv_with_transferred_weight():
         heads(torch.randn(2, 3, 5, 6))
     with pytest.raises(ValueError):
         heads(torch.randn(4, 5, 6))
+
+
+def _official(c=3, alpha=0.7):
+    torch.manual_seed(1)
+    heads = BoxCasegHeads(c, alpha=alpha, layers=2, norm_layer=nn.BatchNorm2d, transfer_bias="affine", mix="logit")
+    with torch.no_grad():  # non-trivial bias parameters, so a wrong formula shows
+        for wt, (k, b0) in ((heads.weight_transfer, (1.5, 0.2)), (heads.weight_transfer_out, (0.5, -0.3))):
+            wt.k.fill_(k)
+            wt.b0.fill_(b0)
+    return heads.eval()  # BN in eval mode: fixed statistics (mean 0, var 1 at start) for the hand computation
+
+
+def test_official_two_layer_heads_transfer_both_convs_and_biases():
+    heads = _official(3)
+    assert isinstance(heads.weak, nn.Sequential) and [type(m) for m in heads.weak] == [
+        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Conv2d]
+    assert heads.weak[0].weight.shape == (3, 3, 1, 1) and heads.weak[3].weight.shape == (1, 3, 1, 1)
+    x = torch.randn(2, 3, 4, 4)
+    out = heads(x)
+    with torch.no_grad():
+        w1, b1 = heads.weak[0].weight.view(3, 3), heads.weak[0].bias
+        w2, b2 = heads.weak[3].weight.view(1, 3), heads.weak[3].bias
+        t1 = _mlp_by_hand(heads.weight_transfer, w1)  # each of the 3 output filters mapped by the first MLP
+        t2 = _mlp_by_hand(heads.weight_transfer_out, w2)
+        eps = heads.transfer_norm.eps
+        hidden = torch.einsum("bchw,oc->bohw", x, t1) + (1.5 * b1 + 0.2)[None, :, None, None]
+        hidden = (hidden / (1 + eps) ** 0.5).clamp(min=0)  # BN at its initial statistics, then ReLU
+        expected = torch.einsum("bchw,oc->bohw", hidden, t2) + (0.5 * b2 - 0.3)
+        weak = torch.einsum("bchw,oc->bohw", (torch.einsum("bchw,oc->bohw", x, w1) + b1[None, :, None, None]
+                                              ).div((1 + eps) ** 0.5).clamp(min=0), w2) + b2
+    assert torch.allclose(out["transferred"], expected, atol=1e-5)
+    assert torch.allclose(out["weak"], weak, atol=1e-5)
+    # the logits are mixed, then the sigmoid: σ(0.7·S + 0.3·T), not 0.7·σ(S) + 0.3·σ(T)
+    p = heads.predict(x)
+    assert torch.allclose(p, (0.7 * out["salient"] + 0.3 * out["transferred"]).sigmoid(), atol=1e-6)
+    assert not torch.allclose(p, 0.7 * out["salient"].sigmoid() + 0.3 * out["transferred"].sigmoid(), atol=1e-3)
+
+
+def test_official_transfer_gives_no_gradient_to_the_weak_head():
+    heads = _official(3).train()
+    x = torch.randn(2, 3, 3, 3, requires_grad=True)
+    heads(x)["transferred"].square().mean().backward()
+    for p in heads.weak.parameters():
+        assert p.grad is None or torch.count_nonzero(p.grad) == 0
+    for wt in (heads.weight_transfer, heads.weight_transfer_out):
+        for p in wt.parameters():
+            assert p.grad is not None and torch.count_nonzero(p.grad) > 0, "MLPs, k and b0 learn"
+    assert heads.transfer_norm.weight.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_variant_arguments_are_checked():
+    for kwargs in ({"layers": 3}, {"transfer_bias": "mine"}, {"mix": "max"}):
+        with pytest.raises(ValueError):
+            BoxCasegHeads(4, **kwargs)
+    with pytest.raises(ValueError):
+        salient_probability(torch.zeros(1), torch.zeros(1), 0.5, mix="max")
 
 
 def test_upsample_to_bilinear_half_pixel():

@@ -111,6 +111,20 @@ def test_pixel_loss_is_stable_for_saturated_logits():
         assert torch.isfinite(s.grad).all() and torch.isfinite(t.grad).all()
 
 
+def test_logit_mix_pixel_loss_hand_computed():
+    alpha = 0.7
+    total = 0.0
+    for i in range(2):
+        for j in range(2):
+            p = _sig(alpha * S[i][j] + (1 - alpha) * T[i][j])
+            total += -math.log(p) if M[i][j] else -math.log(1 - p)
+    loss = mixed_pixel_loss(_t(S), _t(T), _t(M), alpha, mix="logit")
+    assert loss.item() == pytest.approx(total / 4, rel=1e-9)
+    assert loss.item() != pytest.approx(_hand_pixel_loss(alpha), rel=1e-3), "not the probability mixture"
+    with pytest.raises(ValueError, match="mix"):
+        mixed_pixel_loss(_t(S), _t(T), _t(M), alpha, mix="max")
+
+
 def test_pixel_loss_empty_and_bad_inputs():
     s = torch.zeros(0, 4, 4, requires_grad=True)
     t = torch.zeros(0, 4, 4, requires_grad=True)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from wsis.pseudo.proxy_masks import mask_tight_box, merge_and_drop, proxy_box_agreement, threshold_proxy
+from wsis.core.boxes import mask_tight_box
+from wsis.pseudo.proxy_masks import merge_and_drop, proxy_box_agreement, threshold_proxy
 
 
 def _rect(h, w, x0, y0, x1, y1):
@@ -94,3 +95,18 @@ def test_merge_and_drop_empty_and_bad_inputs():
         merge_and_drop(np.zeros((2, 5, 6), dtype=bool), np.zeros((3, 4)))
     with pytest.raises(ValueError):
         merge_and_drop(np.zeros((1, 5, 6), dtype=bool), np.array([[0, 0, np.nan, 1]]))
+
+
+def test_agreement_compares_with_the_pixel_extent_the_mask_was_pasted_into():
+    # a mask that fills exactly the pixels of a fractional box is a perfect proxy (the two cases scored
+    # 0.903 and 0.952 against the float box, the first one dropped at 0.95)
+    from wsis.core.boxes import pixel_extent
+
+    for box in ([10.3, 5.0, 25.5, 20.2], [0.4, 3.0, 20.4, 23.0]):
+        x0, y0, x1, y1 = pixel_extent(box, 30, 40)
+        m = _rect(30, 40, x0, y0, x1, y1)
+        assert proxy_box_agreement(m, box) == 1.0
+        _, agree, valid = merge_and_drop(m[None], np.array([box]))
+        assert agree[0] == 1.0 and valid[0]
+    # one pixel column short of the extent [10, 26) x [5, 20): IoU 15/16 with it
+    assert proxy_box_agreement(_rect(30, 40, 10, 5, 25, 20), [10.3, 5.0, 25.5, 20.2]) == pytest.approx(15 / 16)

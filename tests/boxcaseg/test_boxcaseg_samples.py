@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from wsis.data.boxcaseg_samples import box_iou_matrix, box_samples, salient_mask_of, salient_samples
+from wsis.core.boxes import box_iou_matrix
+from wsis.data.boxcaseg_samples import box_samples, salient_mask_of, salient_samples
 from wsis.data.pseudo_store import decode_mask, encode_mask
 from wsis.pseudo.proxy_masks import proxy_record
 
@@ -69,3 +70,18 @@ def test_proxy_record_pastes_merges_and_drops():
     assert rec["instances"][0]["valid"] and rec["instances"][0]["score"] > 0.95
     with pytest.raises(ValueError, match="image id 5: 2 boxes but 1 probability maps"):
         proxy_record(d, anns, [full])
+
+
+def test_xyxy_boxes_give_the_xywh_result():
+    """A VOC-style loader writes bbox_mode 0 (XYXY_ABS): box samples, proxy paste and the stored box honour it."""
+    d = {"image_id": 5, "height": 40, "width": 60, "file_name": "x.jpg"}
+    xywh = [{"id": 1, "category_id": 0, "bbox": [0, 0, 40, 40]}, {"id": 2, "category_id": 1, "bbox": [10.5, 10, 9, 12]}]
+    xyxy = [dict(a, bbox=[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]],
+                 bbox_mode=0) for a in xywh]
+    probs = [np.random.default_rng(i).random((8, 8)).astype(np.float32) for i in range(2)]
+    assert proxy_record(d, xyxy, probs) == proxy_record(d, xywh, probs)
+    assert proxy_record(d, xyxy, probs)["instances"][1]["bbox"] == [10.5, 10.0, 9.0, 12.0]  # stored as XYWH
+    one = lambda anns: [s["box"] for s in box_samples([dict(d, annotations=anns)])]  # noqa: E731
+    assert one(xyxy) == one(xywh) == [(0.0, 0.0, 40.0, 40.0), (10.5, 10.0, 19.5, 22.0)]
+    with pytest.raises(ValueError, match="x.jpg: annotation id 2: bbox_mode 2 is not supported"):
+        box_samples([dict(d, annotations=[dict(xyxy[1], bbox_mode=2)])])

@@ -124,31 +124,102 @@ def test_few_iterations_decrease_loss_on_coco_tiny_boxes():
     assert sum(mil[-3:]) < sum(mil[:3]), mil
 
 
+class _FixedLogits(torch.nn.Module):
+    """A mask predictor whose output is set: ``+v`` on the left ``frac`` of every 28x28 grid, ``-v`` elsewhere."""
+
+    def __init__(self, num_classes, frac=0.5, v=2.0):
+        super().__init__()
+        grid = torch.full((28, 28), -v)
+        grid[:, : int(round(28 * frac))] = v
+        self.register_buffer("grid", grid)
+        self.num_classes = num_classes
+
+    def forward(self, x):
+        return self.grid.expand(x.shape[0], self.num_classes, 28, 28).clone()
+
+
+def _two_colour_input(cfg, h=64, w=96, split=36):
+    """A BGR image red left of column ``split``, blue right of it, with its one detection: the whole image."""
+    from detectron2.structures import Boxes, Instances
+
+    image = torch.zeros(3, h, w, dtype=torch.uint8)
+    image[2, :, :split] = 220  # red (BGR channel 2)
+    image[0, :, split:] = 220  # blue
+    det = Instances((h, w))
+    det.pred_boxes = Boxes(torch.tensor([[0.0, 0.0, float(w), float(h)]]))
+    det.pred_classes = torch.zeros(1, dtype=torch.long)
+    det.scores = torch.ones(1)
+    red = torch.zeros(h, w, dtype=torch.bool)
+    red[:, :split] = True
+    return {"image": image, "height": h, "width": w}, det, red
+
+
+def _masks(model, inp, det):
+    with torch.no_grad():
+        return model.inference([inp], detected_instances=[det])[0]["instances"].pred_masks[0]
+
+
+def _iou(a, b):
+    return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
+
+
+def test_crf_path_with_a_set_mask_head():
+    cfg = _cfg(**{"MODEL.MASK_CRF.ENABLED": "True"})
+    model = build_model(cfg).eval()
+    model.roi_heads.mask_head.predictor = _FixedLogits(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    inp, det, red = _two_colour_input(cfg)
+    model.crf_enabled = False
+    plain = _masks(model, inp, det)
+    assert plain[4:-4, 4:44].all() and not plain[:, 52:].any()  # the head's left half, not the red 36 columns
+    # zero mean-field iterations give back the input marginals exactly: the CRF path is then the plain path, up to
+    # the pixels whose pasted probability lies within the uint8 quantisation (1/255) of 0.5
+    model.crf_enabled, model.crf_params = True, DenseCRFParams(iterations=0)
+    zero = _masks(model, inp, det)
+    from detectron2.layers.mask_ops import paste_masks_in_image
+
+    soft = paste_masks_in_image(torch.sigmoid(model.roi_heads.mask_head.predictor(torch.zeros(1))[:, 0]),
+                                det.pred_boxes, (64, 96), threshold=-1).float()[0] / 255.0
+    unsure = (soft - 0.5).abs() <= 1.0 / 255
+    assert torch.equal(zero[~unsure], plain[~unsure]) and unsure.float().mean() < 0.05
+    # real iterations pull the boundary to the colour edge (DeepLab's kernels)
+    model.crf_params = DenseCRFParams()
+    refined = _masks(model, inp, det)
+    assert _iou(refined, red) > _iou(plain, red) + 0.1, (_iou(refined, red), _iou(plain, red))
+    # a process pool gives the serial result, and the model holds no pool: it deep-copies (EMA, model averaging)
+    model.crf_num_workers = 2
+    assert torch.equal(_masks(model, inp, det), refined)
+    clone = copy.deepcopy(model)
+    assert not any(isinstance(v, __import__("concurrent.futures").futures.Executor) for v in vars(clone).values())
+    assert torch.equal(_masks(clone, inp, det), refined)
+
+
+def test_dense_crf_zero_iterations_returns_the_input_exactly():
+    import numpy as np
+
+    from wsis.layers import dense_crf
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((3, 5, 7)).astype(np.float32)
+    probs /= probs.sum(0, keepdims=True)
+    image = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    assert np.array_equal(dense_crf(image, probs, DenseCRFParams(iterations=0)), probs)
+
+
 @needs_data
-def test_inference_with_crf_and_apr():
-    cfg = _cfg(**{"MODEL.ROI_HEADS.SCORE_THRESH_TEST": "0.0", "TEST.DETECTIONS_PER_IMAGE": "5"})
+def test_inference_through_the_evaluator_with_and_without_crf():
+    cfg = _cfg(**{"MODEL.ROI_HEADS.SCORE_THRESH_TEST": "0.0", "TEST.DETECTIONS_PER_IMAGE": "5",
+                  "MODEL.MASK_CRF.ENABLED": "True", "MODEL.MASK_CRF.ITERATIONS": "2"})
     model = build_model(cfg)
     model.eval()
-    assert model.crf_enabled
     dicts = DatasetCatalog.get("coco_tiny_val")[:3]
-    loader = build_detection_test_loader(dicts, mapper=WeakDatasetMapper(cfg, is_train=False))
-    ev = InstanceAPrEvaluator("coco_tiny_val")
-    res = inference_on_dataset(model, loader, ev)["segm_APr"]
+    mapper = WeakDatasetMapper(cfg, is_train=False)
+    loader = build_detection_test_loader(dicts, mapper=mapper)
+    res = inference_on_dataset(model, loader, InstanceAPrEvaluator("coco_tiny_val"))["segm_APr"]
     assert {"AP^r@0.5", "AP^r_vol"} <= set(res)
     with torch.no_grad():
-        out = model([WeakDatasetMapper(cfg, is_train=False)(dicts[0])])[0]["instances"]
+        out = model([mapper(dicts[0])])[0]["instances"]
     assert out.pred_masks.dtype == torch.bool and out.pred_masks.shape[1:] == (dicts[0]["height"], dicts[0]["width"])
-    # CRF off: the plain GeneralizedRCNN path, same detections
-    model.crf_enabled = False
+    model.crf_enabled = False  # the plain GeneralizedRCNN path: the same detections
     with torch.no_grad():
-        plain = model([WeakDatasetMapper(cfg, is_train=False)(dicts[0])])[0]["instances"]
+        plain = model([mapper(dicts[0])])[0]["instances"]
     assert torch.equal(plain.pred_boxes.tensor, out.pred_boxes.tensor)
-    # zero mean-field iterations return the input marginals: the CRF path then reproduces the plain masks up to the
-    # uint8 quantisation of soft pasted masks at 0.5 (an untrained head predicts ~0.5 everywhere, so a few % differ);
-    # soft masks really reach the CRF (detector_postprocess alone would binarise them)
-    model.crf_enabled = True
-    model.crf_params = DenseCRFParams(iterations=0)
-    with torch.no_grad():
-        zero = model([WeakDatasetMapper(cfg, is_train=False)(dicts[0])])[0]["instances"]
-    assert plain.pred_masks.any() and zero.pred_masks.any()
-    assert (zero.pred_masks != plain.pred_masks).float().mean() < 0.05

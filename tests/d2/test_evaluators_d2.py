@@ -62,3 +62,30 @@ def test_pq_perfect():
     res = ev.evaluate()["panoptic_seg"]
     assert res["PQ"] == pytest.approx(100.0) and res["PQ_th"] == pytest.approx(100.0)
     assert res["PQ_st"] == pytest.approx(100.0)
+
+
+def test_pq_degraded_hand_computed():
+    """One image's ground truth with one segment of a category with n segments left out (its pixels void): that
+    category has TP = n - 1, FN = 1 at IoU 1, so PQ_c = (n - 1) / (n - 1 + 0.5) (panopticapi's RQ with SQ = 1);
+    every other category keeps PQ 1; PQ is their mean."""
+    d = DatasetCatalog.get("coco_panoptic_val100")[0]
+    ids = panoptic_rgb_to_id(np.asarray(Image.open(d["pan_seg_file_name"]).convert("RGB")))
+    segs = [s for s in d["segments_info"] if not s.get("iscrowd", 0)]
+    counts = {}
+    for s in segs:
+        counts[s["category_id"]] = counts.get(s["category_id"], 0) + 1
+    dropped = max(segs, key=lambda s: (counts[s["category_id"]], s["isthing"]))  # a category with most segments
+    kept = [s for s in segs if s["id"] != dropped["id"]]
+    pred = ids.copy()
+    pred[~np.isin(pred, [s["id"] for s in kept])] = 0
+    info = [{"id": s["id"], "category_id": s["category_id"], "isthing": s["isthing"]} for s in kept]
+    ev = PanopticQualityEvaluator("coco_panoptic_val100")
+    ev.reset()
+    ev.process([{"image_id": d["image_id"]}], [{"panoptic_seg": (torch.from_numpy(pred), info)}])
+    res = ev.evaluate()["panoptic_seg"]
+    n = counts[dropped["category_id"]]
+    per_class = [1.0] * (len(counts) - 1) + [(n - 1) / (n - 0.5)]
+    assert res["PQ"] == pytest.approx(100 * np.mean(per_class))
+    # matched segments have IoU 1; a category left with no TP has SQ 0 (panopticapi)
+    assert res["SQ"] == pytest.approx(100.0 * (len(counts) - (n == 1)) / len(counts))
+    assert res["RQ"] == pytest.approx(res["PQ"])  # per category RQ_c = PQ_c: SQ_c is 1 wherever TP > 0

@@ -109,7 +109,7 @@ def test_picklable_and_two_worker_loader(coco_tiny):
     cfg.INPUT.MAX_SIZE_TRAIN = 300
     cfg.INPUT.CROP.ENABLED = True
     mapper = WeakDatasetMapper(cfg, is_train=True)
-    assert mapper.recompute_boxes is False
+    assert mapper.recompute_boxes is True  # MASK_ON + crop, as Detectron2 (real masks only, see test_weak_labels_d2)
     pickle.loads(pickle.dumps(mapper))
     dicts, _ = load_coco_instances(*coco_tiny)
     dicts = [d for d in dicts if d["annotations"]][:16]

@@ -1,4 +1,4 @@
-"""One Mask R-CNN training step on box-only and on mixed (semi-supervised) data, through WSISTrainer's loader.
+"""One Mask R-CNN training step on box-only and on mixed (semi-supervised) data, through the trainer's data path.
 
 Box-only data with MASK_ON trains (no "Cannot find field gt_masks", detectron2#1650) and gives no mask loss;
 mixed data gives mask loss only from its masked instances."""
@@ -14,7 +14,9 @@ from detectron2.modeling import build_model  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
 from wsis.config import add_wsis_config  # noqa: E402
-from wsis.engine import WSISTrainer  # noqa: E402
+from wsis.data.build import get_weak_train_dicts  # noqa: E402
+from wsis.data.mapper import WeakDatasetMapper  # noqa: E402
+import wsis.engine  # noqa: E402,F401  (registers the datasets and heads)
 
 from conftest import REPO, SHARED_DATA  # noqa: E402
 
@@ -27,28 +29,38 @@ def _cfg(train):
     cfg.DATASETS.TRAIN = (train,)
     cfg.WSIS.DATA.PSEUDO_MASKS = ()
     cfg.DATALOADER.NUM_WORKERS = 0
-    cfg.SOLVER.IMS_PER_BATCH = 8
-    cfg.SEED = 1  # fixed sampler order: the first batch holds masked images of semi50
     cfg.MODEL.RESNETS.DEPTH = 18
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
     return cfg
 
 
-@pytest.mark.parametrize("train,has_mask_loss", [("coco_tiny_train_box", False), ("coco_tiny_train_semi50", True)])
-def test_training_step(train, has_mask_loss):
+def _batch(cfg, masked, box_only):
+    """The trainer's data path (get_weak_train_dicts + WeakDatasetMapper) on a chosen set of images: ``masked``
+    images whose instances all have masks and ``box_only`` images without any, whatever the sampler's seed."""
+    dicts = get_weak_train_dicts(cfg)
+    with_masks = [d for d in dicts if any(a["mask_valid"] for a in d["annotations"])]
+    without = [d for d in dicts if d["annotations"] and not any(a["mask_valid"] for a in d["annotations"])]
+    assert len(with_masks) >= masked and len(without) >= box_only
+    mapper = WeakDatasetMapper(cfg, is_train=True)
+    return [mapper(d) for d in with_masks[:masked] + without[:box_only]]
+
+
+@pytest.mark.parametrize("train,masked,box_only", [("coco_tiny_train_box", 0, 4), ("coco_tiny_train_semi50", 2, 2)])
+def test_training_step(train, masked, box_only):
     torch.manual_seed(0)
     cfg = _cfg(train)
     model = build_model(cfg)
     model.train()
-    batch = next(iter(WSISTrainer.build_train_loader(cfg)))
+    batch = _batch(cfg, masked, box_only)
+    assert [bool(x["instances"].gt_mask_valid.any()) for x in batch] == [True] * masked + [False] * box_only
     with EventStorage() as storage:
         losses = model(batch)
         total = sum(losses.values())
         total.backward()
         n_valid = storage.latest()["mask_rcnn/num_valid"][0]
     assert torch.isfinite(total)
-    if has_mask_loss:
+    if masked:
         assert losses["loss_mask"].item() > 0 and n_valid > 0
     else:
         assert losses["loss_mask"].item() == 0 and n_valid == 0
-        assert all(not x["instances"].gt_mask_valid.any() for x in batch)
+        assert all(p.grad is None or not p.grad.any() for p in model.roi_heads.mask_head.parameters())

@@ -394,18 +394,19 @@ def _rect(h, w, y0, y1, x0, x1):
     return mask
 
 
-def test_attach_sets_masks_flags_and_ignore_union():
+def test_attach_sets_masks_flags_and_per_instance_ignore(caplog):
     dataset = make_dataset()[:3]  # images 3 (13x15), 5 (15x12), 8 (11x15)
     dataset[2]["annotations"][0]["segmentation"] = [[0.0, 0.0, 4.0, 0.0, 4.0, 4.0]]  # a real polygon
     before = copy.deepcopy(dataset)
     m3 = encode_mask(_rect(13, 15, 0, 5, 0, 5))
+    own_300, own_301 = encode_mask(_rect(13, 15, 10, 13, 0, 3)), encode_mask(_rect(13, 15, 12, 13, 0, 15))
     records = {
         3: {"image_id": 3, "height": 13, "width": 15, "ignore": encode_mask(_rect(13, 15, 0, 2, 0, 15)),
             "instances": [
                 {"annotation_id": 300, "category_id": 0, "bbox": [0.0, 0.0, 5.0, 5.0], "segmentation": m3,
-                 "valid": True, "ignore": encode_mask(_rect(13, 15, 10, 13, 0, 3)), "score": 1.0},
+                 "valid": True, "ignore": own_300, "score": 1.0},
                 {"annotation_id": 301, "category_id": 1, "bbox": [1.0, 1.0, 4.0, 5.0], "segmentation": m3,
-                 "valid": False, "ignore": encode_mask(_rect(13, 15, 12, 13, 0, 15)), "score": 1.0},
+                 "valid": False, "ignore": own_301, "score": 1.0},
                 {"annotation_id": None, "category_id": 1, "bbox": [9.0, 9.0, 2.0, 2.0],
                  "segmentation": encode_mask(_rect(13, 15, 9, 11, 9, 11)), "valid": True, "ignore": None,
                  "score": 0.3}]},
@@ -419,14 +420,17 @@ def test_attach_sets_masks_flags_and_ignore_union():
     a300, a301, generated = out[0]["annotations"]
     assert a300["segmentation"] == m3 and a300["mask_valid"] is True and a300["bbox"] == [0, 0, 4.0, 5.0]
     assert a301["segmentation"] == m3 and a301["mask_valid"] is False and a301["category_id"] == 1
+    assert a300["pseudo_mask"] is True and a301["pseudo_mask"] is True
+    # each instance keeps its own ignore region; the image-level one holds only the record's image ignore
+    assert a300["ignore_segmentation"] == own_300 and a301["ignore_segmentation"] == own_301
     assert generated == {"bbox": [9.0, 9.0, 2.0, 2.0], "bbox_mode": 1, "category_id": 1, "iscrowd": 0,
-                         "segmentation": records[3]["instances"][2]["segmentation"], "mask_valid": True}
-    expected_ignore = _rect(13, 15, 0, 2, 0, 15) | _rect(13, 15, 10, 13, 0, 3) | _rect(13, 15, 12, 13, 0, 15)
-    np.testing.assert_array_equal(decode_mask(out[0]["ignore_mask"]), expected_ignore)
+                         "segmentation": records[3]["instances"][2]["segmentation"], "mask_valid": True,
+                         "pseudo_mask": True}
+    np.testing.assert_array_equal(decode_mask(out[0]["ignore_mask"]), _rect(13, 15, 0, 2, 0, 15))
 
     # image 5: annotation 501 has no pseudo mask -> box and class kept, no mask, mask_valid False; no ignore
     a500, a501 = out[1]["annotations"]
-    assert a500["mask_valid"] is True
+    assert a500["mask_valid"] is True and "ignore_segmentation" not in a500
     assert a501 == dict(dataset[1]["annotations"][1], mask_valid=False)
     assert out[1]["ignore_mask"] is None
 
@@ -435,10 +439,17 @@ def test_attach_sets_masks_flags_and_ignore_union():
         assert ann["mask_valid"] is False and "segmentation" not in ann
     assert out[2]["ignore_mask"] is None and out[2]["file_name"] == "8.jpg"
 
-    kept = attach_pseudo_masks(dataset, records, keep_existing_masks=True)
+    with caplog.at_level("WARNING", logger="wsis.data.pseudo_store"):
+        kept = attach_pseudo_masks(dataset, records, keep_existing_masks=True)
+    assert "1 instances train on their registered (ground-truth) masks" in caplog.text
     assert kept[2]["annotations"][0]["segmentation"] == [[0.0, 0.0, 4.0, 0.0, 4.0, 4.0]]
-    assert kept[2]["annotations"][0]["mask_valid"] is True
+    assert kept[2]["annotations"][0]["mask_valid"] is True and "pseudo_mask" not in kept[2]["annotations"][0]
     assert kept[2]["annotations"][1]["mask_valid"] is False
+    # a registered mask wins over a pseudo mask of the same instance (masks where the dataset has them)
+    dataset[0]["annotations"][0]["segmentation"] = [[0.0, 0.0, 3.0, 0.0, 3.0, 3.0]]
+    semi = attach_pseudo_masks(dataset, records, keep_existing_masks=True)
+    assert semi[0]["annotations"][0]["segmentation"] == [[0.0, 0.0, 3.0, 0.0, 3.0, 3.0]]
+    assert "pseudo_mask" not in semi[0]["annotations"][0] and semi[0]["annotations"][1]["pseudo_mask"] is True
     dataset[2]["annotations"][0]["mask_valid"] = False  # a segmentation flagged unusable is not revived
     assert kept_flags(attach_pseudo_masks(dataset, records, keep_existing_masks=True)[2]) == [False, False]
 

@@ -3,7 +3,7 @@ import pytest
 
 from wsis.data.pseudo_store import decode_mask
 from wsis.pseudo import BoxFillGenerator, build_generator, paint_smallest_last
-from wsis.pseudo.box_fill import box_to_pixel_range
+from wsis.core.boxes import pixel_extent
 
 
 def test_paint_smallest_last_nested_and_ties():
@@ -31,10 +31,10 @@ def test_paint_smallest_last_empty_and_bad():
         paint_smallest_last(np.zeros((2, 3, 3), dtype=bool), areas=[1, 2, 3])
 
 
-def test_box_to_pixel_range():
-    assert box_to_pixel_range([1.4, 2.6, 3.0, 1.0], 10, 10) == (1, 3, 4, 4)
-    assert box_to_pixel_range([9.8, 0, 0.1, 0.1], 10, 10) == (9, 0, 10, 1)  # at least one pixel, in the image
-    assert box_to_pixel_range([-5, -5, 100, 100], 10, 8) == (0, 0, 8, 10)
+def test_pixel_extent():
+    assert pixel_extent([1.4, 2.6, 4.4, 3.6], 10, 10) == (1, 3, 4, 4)
+    assert pixel_extent([9.8, 0, 9.9, 0.1], 10, 10) == (9, 0, 10, 1)  # at least one pixel, in the image
+    assert pixel_extent([-5, -5, 95, 95], 10, 8) == (0, 0, 8, 10)
 
 
 def _dict(anns, h=8, w=10):
@@ -64,3 +64,12 @@ def test_box_fill_empty_image_and_bad_params():
         BoxFillGenerator(overlap="largest")
     with pytest.raises(KeyError, match="unknown pseudo-mask method"):
         build_generator("magic")
+
+
+def test_box_fill_honours_bbox_mode():
+    xywh = [{"id": 11, "bbox": [0, 0, 6, 6], "category_id": 2, "iscrowd": 0},
+            {"id": 12, "bbox": [4, 4, 4, 3], "category_id": 0, "iscrowd": 0}]
+    xyxy = [dict(a, bbox=[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]],
+                 bbox_mode=0) for a in xywh]
+    for overlap in ("keep", "smallest"):
+        assert BoxFillGenerator(overlap)(_dict(xyxy)) == BoxFillGenerator(overlap)(_dict(xywh))

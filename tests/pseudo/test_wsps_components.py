@@ -8,7 +8,7 @@ import pytest
 from wsis.data.pseudo_store import decode_mask
 from wsis.layers.dense_crf import DenseCRFParams, dense_crf
 from wsis.pseudo import build_generator
-from wsis.pseudo.box_fill import box_to_pixel_range
+from wsis.core.boxes import annotation_extent
 from wsis.pseudo.wsps import WSPSGenerator
 from wsis.pseudo.wsps.crf import crf_box_states
 from wsis.pseudo.wsps.crop import BoxWindow
@@ -109,6 +109,30 @@ def test_generator_record_deterministic_and_bad_images(tmp_path):
         WSPSGenerator(refine="grabcut")
 
 
+def test_grabcut_failure_is_counted_and_the_instance_invalid(tmp_path, monkeypatch, caplog):
+    img, gt, box = disc_scene()
+    path = str(tmp_path / "a.png")
+    cv2.imwrite(path, img)
+    x0, y0, x1, y1 = box
+    d = {"file_name": path, "image_id": 3, "height": 120, "width": 160,
+         "annotations": [{"id": 5, "category_id": 2, "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": 0}]}
+
+    def fails(*args, **kwargs):
+        raise cv2.error("too few samples")
+
+    monkeypatch.setattr(cv2, "grabCut", fails)
+    assert grabcut_box(img, box) is None, "no estimate, not the whole box"
+    for refine in ("none", "crf"):
+        with caplog.at_level("WARNING"):
+            rec = WSPSGenerator(refine=refine)(d)
+        inst = rec["instances"][0]
+        assert inst["valid"] is False and inst["score"] == 0.0
+        assert not decode_mask(inst["segmentation"]).any()
+        assert decode_mask(rec["ignore"])[y0:y1, x0:x1].all(), "its pixels are unsure, not foreground"
+        assert "GrabCut failed on annotation id 5" in caplog.text and "image id 3" in caplog.text
+        caplog.clear()
+
+
 def _ecssd(stem):
     image, mask = os.path.join(ECSSD, "images", f"{stem}.jpg"), os.path.join(ECSSD, "masks", f"{stem}.png")
     if not os.path.isfile(image):
@@ -150,7 +174,7 @@ def test_generator_beats_box_fill_on_a_real_image():
          "annotations": [{"id": 1, "category_id": 0, "iscrowd": 0,
                           "bbox": [float(xs.min()), float(ys.min()), float(xs.max() + 1 - xs.min()),
                                    float(ys.max() + 1 - ys.min())]}]}
-    x0, y0, x1, y1 = box_to_pixel_range(d["annotations"][0]["bbox"], h, w)
+    x0, y0, x1, y1 = annotation_extent(d["annotations"][0], h, w)
     fill = np.zeros_like(gt)
     fill[y0:y1, x0:x1] = True
     m = decode_mask(WSPSGenerator()(d)["instances"][0]["segmentation"])

@@ -58,6 +58,49 @@ def test_outside_box_clamp_instances_and_overlaps():
         refine_round(image, boxes, classes, probs, [1], params=None, outside="drop")
 
 
+def test_instances_keep_the_shape_of_their_matched_prediction():
+    """Two cats whose boxes overlap: round 0 ignores the overlap for both; the model's instances split it, and the
+    round keeps that split instead of ignoring it again (§3.4: the network's output is the new ground truth)."""
+    h, w = 10, 20
+    image = np.zeros((h, w, 3), np.uint8)
+    boxes, classes = [(0, 0, 10, 10), (6, 0, 16, 10)], [1, 1]
+    left, right = rect(h, w, 0, 0, 8, 10), rect(h, w, 8, 0, 16, 10)  # the network puts the border at x = 8
+    preds = [(1, 0.9, left), (1, 0.8, encode_mask(right)), (1, 0.7, rect(h, w, 17, 0, 19, 2))]
+    gen = WSPSRoundGenerator(predictions={5: preds}, crf=False)
+    probs = instance_probabilities((h, w), [(c, s, to_bool_mask(m) if isinstance(m, dict) else m)
+                                            for c, s, m in preds], [1])
+    decoded = [(c, s, to_bool_mask(m) if isinstance(m, dict) else m) for c, s, m in preds]
+    sem, masks, ign = refine_round(image, boxes, classes, probs, [1], params=None, predictions=decoded)
+    assert np.array_equal(masks[0], left) and np.array_equal(masks[1], right)
+    assert not ign.any(), "the overlap x in [6, 10) is attributed, not ignored"
+    # the same without the predictions' shapes (semantic input): the overlap is ignored for both, as in round 0
+    _, masks_b, ign_b = refine_round(image, boxes, classes, probs, [1], params=None)
+    assert ign_b[0, :, 6:10].all() and ign_b[1, :, 6:10].all() and not masks_b[:, :, 6:10].any()
+    # overlapping predictions: the higher score takes the pixel
+    both = [(1, 0.6, rect(h, w, 0, 0, 10, 10)), (1, 0.9, rect(h, w, 6, 0, 16, 10))]
+    _, masks_o, ign_o = refine_round(image, boxes, classes, probs, [1], params=None, predictions=both)
+    assert masks_o[1, :, 6:16].all() and masks_o[0, :, :6].all() and not masks_o[0, :, 6:].any() and not ign_o.any()
+    assert gen.params["match_iou"] == 0.5
+
+
+def test_unmatched_boxes_fall_back_to_their_class_pixels(tmp_path):
+    h, w = 10, 30
+    image = np.zeros((h, w, 3), np.uint8)
+    boxes, classes = [(0, 0, 10, 10), (12, 0, 30, 10), (20, 0, 30, 10)], [1, 1, 2]
+    probs = np.full((4, h, w), 0.01, np.float32)
+    probs[1, :, :20] = 0.97  # class 1 left of x = 20
+    probs[2, :, 20:] = 0.97  # class 2 on the right
+    probs[0] = 1 - probs[1:].sum(0)
+    preds = [(1, 0.9, rect(h, w, 0, 0, 9, 10)),     # matches box 0 (IoU 0.9)
+             (2, 0.9, rect(h, w, 0, 0, 3, 3)),      # class 2 but far from box 2: no match
+             (1, 0.8, rect(h, w, 25, 0, 26, 10))]   # class 1 but IoU with box 1 is 1/18: no match
+    sem, masks, ign = refine_round(image, boxes, classes, probs, [1, 2], params=None, predictions=preds)
+    assert np.array_equal(masks[0], rect(h, w, 0, 0, 9, 10)), "matched: the prediction's shape"
+    assert np.array_equal(masks[1], rect(h, w, 12, 0, 20, 10)), "unmatched: its box's class-1 pixels"
+    assert np.array_equal(masks[2], rect(h, w, 20, 0, 30, 10)) and not ign.any()
+
+
+
 def test_crf_round_cleans_a_noisy_prediction():
     h, w = 40, 60
     rng = np.random.RandomState(0)

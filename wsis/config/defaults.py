@@ -3,40 +3,67 @@ Config keys of wsis, added to a Detectron2 config by :func:`add_wsis_config` *be
 
 Each method family has its own ``add_*_config`` function; :func:`add_wsis_config` composes them. They only add keys
 to the ``cfg`` they are given (a copy made by ``detectron2.config.get_cfg()``), never to Detectron2's global
-default config, and work on any fvcore/yacs ``CfgNode`` (children take the class of ``cfg``), so this module does not need detectron2.
+default config, and work on any fvcore/yacs ``CfgNode`` (children take the class of ``cfg``), so this module does not
+need detectron2. Each function can be called alone, in any order and more than once: it adds the keys that are
+missing and never resets one that is already there (a second call keeps what the first call's user set).
 """
 
 
-def _node(cfg):
-    """A new child node of the same class as ``cfg`` (detectron2's CfgNode or fvcore's), so merging yaml works."""
-    return type(cfg)()
+def _node(cfg, *path):
+    """The child node ``cfg.<path>``, created where missing, of the class of ``cfg`` (so merging yaml works)."""
+    node = cfg
+    for name in path:
+        if name not in node:
+            node[name] = type(cfg)()
+        node = node[name]
+    return node
+
+
+class _Defaults:
+    """Attribute writes go to ``node`` only for keys it does not have yet."""
+
+    def __init__(self, node):
+        object.__setattr__(self, "_node", node)
+
+    def __setattr__(self, key, value):
+        if key not in self._node:
+            self._node[key] = value
+
+
+def _defaults(cfg, *path):
+    return _Defaults(_node(cfg, *path))
 
 
 def add_weak_data_config(cfg):
     """Weak annotations and pseudo masks fed to training."""
-    cfg.WSIS = _node(cfg)
-    cfg.WSIS.DATA = _node(cfg)
+    d = _defaults(cfg, "WSIS", "DATA")
     # Pseudo-mask store files (wsis.data.pseudo_store format) merged into the training dicts: one file for all of
     # DATASETS.TRAIN, or one per DATASETS.TRAIN entry (same order). Empty: train on the annotations as registered.
-    cfg.WSIS.DATA.PSEUDO_MASKS = ()
+    d.PSEUDO_MASKS = ()
     # Fail when an image of a training set has no record in its pseudo-mask file (else: its masks are invalid).
-    cfg.WSIS.DATA.PSEUDO_MASKS_REQUIRE_ALL = False
-    # Keep real masks of instances that the pseudo-mask file does not cover (mixed supervision).
-    cfg.WSIS.DATA.KEEP_GT_MASKS = True
+    d.PSEUDO_MASKS_REQUIRE_ALL = False
+    # Keep the registered (real) masks of the training sets where they exist, pseudo masks for the other instances:
+    # the semi-supervised setting, which sets it explicitly; the count of such instances is logged. False (weak
+    # training): every mask comes from WSIS.DATA.PSEUDO_MASKS, registered ones never leak in.
+    d.KEEP_GT_MASKS = False
+    # The method's loaders and evaluators in WSISTrainer (a wsis.engine.LOADERS_REGISTRY name); "auto": the entry
+    # that claims MODEL.META_ARCHITECTURE (BoxCaseg's crops for "BoxCaseg"), else "WeakInstanceLoaders".
+    d.LOADERS = "auto"
 
 
 def add_proxy_mask_head_config(cfg):
     """The valid-mask ("Proxy Mask R-CNN") mask head: `ProxyMaskRCNNConvUpsampleHead`."""
+    d = _defaults(cfg, "MODEL", "ROI_MASK_HEAD")
     # Normalisation of the per-pixel BCE: "pixels" averages over valid, non-ignored pixels (Detectron2's mean
     # over all pixels when nothing is ignored); "instances" averages each valid instance first, then instances.
-    cfg.MODEL.ROI_MASK_HEAD.LOSS_NORMALIZATION = "pixels"
+    d.LOSS_NORMALIZATION = "pixels"
     # A pixel counts as ignored for an instance when the ROI-aligned ignore region exceeds this value.
-    cfg.MODEL.ROI_MASK_HEAD.IGNORE_THRESHOLD = 0.5
+    d.IGNORE_THRESHOLD = 0.5
 
 
 def add_box_supervision_config(cfg):
     """Box-supervised mask losses of `BoxSupervisedMaskRCNNConvUpsampleHead` (BBTP's MIL, or BoxInst's terms)."""
-    bs = cfg.MODEL.ROI_MASK_HEAD.BOX_SUPERVISION = _node(cfg)
+    bs = _defaults(cfg, "MODEL", "ROI_MASK_HEAD", "BOX_SUPERVISION")
     # Loss of instances without a valid mask: "mil" (BBTP: row/column bags + 8-neighbour smoothness) or "boxinst"
     # (BoxInst: max-projection Dice + colour-affinity pairwise term). Instances with a valid mask get Mask R-CNN's BCE.
     bs.LOSS = "mil"
@@ -60,18 +87,20 @@ def add_box_supervision_config(cfg):
 
 def add_mask_crf_config(cfg):
     """DenseCRF refinement of pasted instance masks at inference (meta-architecture `GeneralizedRCNNWithMaskCRF`)."""
-    crf = cfg.MODEL.MASK_CRF = _node(cfg)
+    crf = _defaults(cfg, "MODEL", "MASK_CRF")
     # Refine each instance mask against the image after pasting (off: identical to GeneralizedRCNN).
     crf.ENABLED = False
     # Mean-field iterations and kernels; defaults are BBTP's official values (5 iterations, bilateral w 0.005 with
-    # θα 60 / θβ 10, Gaussian w 0.05 with θγ 3). See projects/BBTP/README.md for what they do in pydensecrf's
-    # parameterisation, and DeepLab's setting (10, 4, 67, 3, 3, 1) as an alternative.
+    # θα 60 / θβ 10, Gaussian w 0.05 with θγ 3) with its MATLAB wrapper's unnormalised kernels (NORMALIZATION
+    # "none"; "symmetric" is pydensecrf's and DeepLab's, whose setting is 10, 4, 67, 3, 3, 1). projects/BBTP/README.md
+    # has what each does on held-out data.
     crf.ITERATIONS = 5
     crf.BILATERAL_WEIGHT = 0.005
     crf.BILATERAL_XY_STD = 60.0
     crf.BILATERAL_RGB_STD = 10.0
     crf.GAUSSIAN_WEIGHT = 0.05
     crf.GAUSSIAN_XY_STD = 3.0
+    crf.NORMALIZATION = "none"
     # Context around each box (fraction of its size) included in the CRF crop.
     crf.BOX_MARGIN = 0.2
     # Processes refining instances in parallel (0: in the calling process).
@@ -81,14 +110,25 @@ def add_mask_crf_config(cfg):
 def add_boxcaseg_config(cfg):
     """BoxCaseg (Wang et al., CVPR 2021): the crop-level joint network (meta-architecture `BoxCaseg`), its data and
     its proxy masks."""
-    bc = cfg.MODEL.BOXCASEG = _node(cfg)
-    # Backbone features fused at the resolution of the first one: each is upsampled, they are concatenated and a
-    # 1x1 conv + norm + ReLU mixes them (HRNetV2's segmentation head; any registered backbone works, HRNet included).
+    bc = _defaults(cfg, "MODEL", "BOXCASEG")
+    # Backbone features fused at the resolution of the first one: each is upsampled, they are concatenated (HRNetV2's
+    # segmentation head; any registered backbone works, HRNet included).
     bc.IN_FEATURES = ["p2", "p3", "p4", "p5"]
-    # Channels of the fused map (input of the three 1x1-conv heads) and its norm ("GN", "BN", "SyncBN", "").
+    # Channels of the 1x1 conv + norm + ReLU that mixes the concatenation before the heads (the paper variant);
+    # 0: none, the heads read the concatenation (the official code, whose two-layer heads start with that conv).
+    # NORM: of that conv and of two-layer heads ("GN", "BN", "SyncBN", "").
     bc.FUSE_DIM = 256
     bc.NORM = "GN"
-    # α of Eq. 3: salient output = α·σ(salient) + (1 − α)·σ(transferred); 0.7 on PASCAL, 0.6 on COCO (Tab. 6).
+    # Layers of each head: 1 (Fig. 4: a 1x1 conv) or 2 (official: conv1x1 -> norm -> ReLU -> conv1x1, both convs
+    # transferred by their own MLP).
+    bc.HEAD_LAYERS = 1
+    # Bias of the transferred convs: "own" (a learnable bias) or "affine" (k·b + b0 of the weak conv's detached
+    # bias, k = 1, b0 = 0 at start; official).
+    bc.TRANSFER_BIAS = "own"
+    # Mixing of Eq. 3: "prob" (α·σ(salient) + (1 − α)·σ(transferred), the paper) or "logit" (σ of α·salient +
+    # (1 − α)·transferred logits, BCE-with-logits; official).
+    bc.MIX = "prob"
+    # α of Eq. 3; 0.7 on PASCAL, 0.6 on COCO (Tab. 6).
     bc.ALPHA = 0.7
     # Weight of the 8-neighbour smoothness term of the MIL loss (Eq. 1; 0.05 in the paper).
     bc.PAIRWISE_WEIGHT = 0.05
@@ -97,8 +137,7 @@ def add_boxcaseg_config(cfg):
     # Heads trained: "weak" (MIL only), "weak+salient" (α forced to 1), "all" (weak + salient + transferred; Tab. 4).
     bc.HEADS = "all"
 
-    cfg.WSIS.BOXCASEG = _node(cfg)
-    bd = cfg.WSIS.BOXCASEG
+    bd = _defaults(cfg, "WSIS", "BOXCASEG")
     # Salient-object datasets (e.g. "ecssd_train", a DUTS-Single registration) mixed into every batch with the box
     # samples of DATASETS.TRAIN (one crop per non-crowd box).
     bd.SALIENT_DATASETS = ()
@@ -128,13 +167,13 @@ def add_boxcaseg_config(cfg):
 
 def add_evaluation_config(cfg):
     """Evaluation of instance masks (AP^r and COCO AP)."""
-    cfg.WSIS.EVAL = _node(cfg)
+    ev = _defaults(cfg, "WSIS", "EVAL")
     # IoU thresholds of the VOC/SDS-style AP^r; AP^r_vol (mean over 0.1..0.9) is always reported.
-    cfg.WSIS.EVAL.APR_IOU_THRESHOLDS = (0.25, 0.5, 0.7, 0.75)
+    ev.APR_IOU_THRESHOLDS = (0.25, 0.5, 0.7, 0.75)
     # Interpolation of the precision/recall curve: "voc" (VOC2010+ all points), "voc07" (11 points), "coco101".
-    cfg.WSIS.EVAL.APR_INTERPOLATION = "voc"
+    ev.APR_INTERPOLATION = "voc"
     # Also run Detectron2's COCOEvaluator (box and mask AP) on instance datasets.
-    cfg.WSIS.EVAL.COCO = True
+    ev.COCO = True
 
 
 def add_wsis_config(cfg):

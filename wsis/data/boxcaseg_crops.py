@@ -9,8 +9,7 @@ import math
 import cv2
 import numpy as np
 
-from wsis.pseudo.box_fill import box_to_pixel_range
-from wsis.pseudo.proxy_masks import mask_tight_box
+from wsis.core.boxes import mask_tight_box, pixel_extent
 
 
 def _as_box(box, name="box"):
@@ -165,15 +164,10 @@ def salient_sample(image, mask, rng, resize=320, crop=288, flip=True):
     return img, m, tight_box_label(m)
 
 
-def _pixel_box(box_xyxy, height, width):
-    x0, y0, x1, y1 = _as_box(box_xyxy, "box_xyxy")
-    return box_to_pixel_range((x0, y0, x1 - x0, y1 - y0), height, width)
-
-
 def proxy_crop(image, box_xyxy, size=320):
     """
     The inference input for one GT box (§3.4): the box, without jitter, resized to size×size. The box is taken at its
-    integer pixel extent (:func:`wsis.pseudo.box_fill.box_to_pixel_range`: rounded, at least one pixel, clipped to
+    integer pixel extent (:func:`wsis.core.boxes.pixel_extent`: rounded, at least one pixel, clipped to
     the image), the same extent :func:`paste_crop_map` pastes into, so crop and paste are exact inverses.
 
     Returns:
@@ -182,7 +176,7 @@ def proxy_crop(image, box_xyxy, size=320):
     """
     _check_image(image)
     size = _check_size(size)
-    x0, y0, x1, y1 = _pixel_box(box_xyxy, *image.shape[:2])
+    x0, y0, x1, y1 = pixel_extent(_as_box(box_xyxy, "box_xyxy"), *image.shape[:2])
     crop = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), (size, size), interpolation=cv2.INTER_LINEAR)
     return crop, crop_affine((x0, y0, x1, y1), size)
 
@@ -190,7 +184,7 @@ def proxy_crop(image, box_xyxy, size=320):
 def resize_to_box(prob, box_xyxy, image_hw):
     """
     A crop-sized map (e.g. the fused probability of a :func:`proxy_crop` input) resized to its box's pixel extent
-    (:func:`wsis.pseudo.box_fill.box_to_pixel_range`), bilinear ``cv2.resize``.
+    (:func:`wsis.core.boxes.pixel_extent`), bilinear ``cv2.resize``.
 
     Args:
         prob (ndarray): (h, w) float map of the crop.
@@ -206,7 +200,7 @@ def resize_to_box(prob, box_xyxy, image_hw):
         raise ValueError(f"prob must be a non-empty (h, w) map, got shape {prob.shape}")
     prob = prob.astype(np.float64 if prob.dtype == np.float64 else np.float32)
     height, width = (_check_size(v, "image_hw") for v in image_hw)
-    x0, y0, x1, y1 = _pixel_box(box_xyxy, height, width)
+    x0, y0, x1, y1 = pixel_extent(_as_box(box_xyxy, "box_xyxy"), height, width)
     return (x0, y0, x1, y1), cv2.resize(prob, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
 
 

@@ -11,6 +11,8 @@ from detectron2.data import detection_utils as utils
 from detectron2.data.build import trivial_batch_collator, worker_init_reset_seed
 from detectron2.utils import comm
 
+from wsis.core.boxes import annotation_box
+
 from .boxcaseg_crops import augment_box, crop_box_sample, proxy_crop, salient_sample
 from .boxcaseg_samples import box_samples, salient_mask_of, salient_samples
 from .samplers import RatioBatchSampler
@@ -82,8 +84,7 @@ class BoxCasegCropMapper:
     def _proxy_inputs(self, d, image):
         anns = [a for a in d.get("annotations", ()) if not a.get("iscrowd", 0)]
         s = self.proxy_crop_size
-        crops = [proxy_crop(image, (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                                    a["bbox"][1] + a["bbox"][3]), s)[0] for a in anns]
+        crops = [proxy_crop(image, annotation_box(a, d["file_name"]), s)[0] for a in anns]
         images = torch.stack([_chw(c) for c in crops]) if crops else torch.zeros((0, 3, s, s), dtype=torch.uint8)
         return {"image": images, "annotations": anns, "image_id": d["image_id"], "height": d["height"],
                 "width": d["width"], "file_name": d["file_name"]}

@@ -9,20 +9,10 @@ Samples are small dicts that :class:`wsis.data.boxcaseg_mapper.BoxCasegCropMappe
 """
 import numpy as np
 
+from wsis.core.boxes import annotation_box, box_iou_matrix
 from wsis.evaluation.masks import to_bool_mask
 
-__all__ = ["box_iou_matrix", "box_samples", "salient_samples", "salient_mask_of"]
-
-
-def box_iou_matrix(boxes):
-    """(N, 4) XYXY boxes → (N, N) pairwise IoU (0 where a box has no area)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x0, y0 = np.maximum(b[:, None, 0], b[None, :, 0]), np.maximum(b[:, None, 1], b[None, :, 1])
-    x1, y1 = np.minimum(b[:, None, 2], b[None, :, 2]), np.minimum(b[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area[:, None] + area[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+__all__ = ["box_samples", "salient_samples", "salient_mask_of"]
 
 
 def box_samples(dataset_dicts, overlap_iou=0.5, overlap_drop_prob=0.0, seed=0):
@@ -30,8 +20,8 @@ def box_samples(dataset_dicts, overlap_iou=0.5, overlap_drop_prob=0.0, seed=0):
     One sample per non-crowd box with a positive area.
 
     Args:
-        dataset_dicts (list[dict]): Detectron2 dataset dicts with ``annotations`` (``bbox``, ``bbox_mode`` XYWH_ABS
-            as wsis loaders write it; ``BoxMode`` value 1, the default when absent).
+        dataset_dicts (list[dict]): Detectron2 dataset dicts with ``annotations`` (``bbox`` in its ``bbox_mode``:
+            XYXY_ABS or XYWH_ABS, the default when absent).
         overlap_iou, overlap_drop_prob: the official COCO trick: a box whose IoU with another box of its image
             exceeds ``overlap_iou`` is left out with probability ``overlap_drop_prob`` (drawn once, seeded).
 
@@ -42,15 +32,7 @@ def box_samples(dataset_dicts, overlap_iou=0.5, overlap_drop_prob=0.0, seed=0):
     out = []
     for d in dataset_dicts:
         anns = [a for a in d.get("annotations", ()) if not a.get("iscrowd", 0)]
-        boxes = []
-        for a in anns:
-            mode = int(a.get("bbox_mode", 1))
-            x, y, w, h = (float(v) for v in a["bbox"])
-            if mode == 0:  # XYXY_ABS
-                w, h = w - x, h - y
-            elif mode != 1:
-                raise ValueError(f"{d['file_name']}: annotation id {a.get('id')}: bbox_mode {mode} is not absolute")
-            boxes.append((x, y, x + w, y + h))
+        boxes = [tuple(annotation_box(a, d["file_name"])) for a in anns]
         iou = box_iou_matrix(boxes)
         np.fill_diagonal(iou, 0.0)
         crowded = iou.max(1) > overlap_iou if len(boxes) > 1 else np.zeros(len(boxes), dtype=bool)

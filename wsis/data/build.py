@@ -13,32 +13,54 @@ logger = logging.getLogger(__name__)
 
 def get_weak_train_dicts(cfg):
     """
-    ``DATASETS.TRAIN`` loaded as Detectron2 does, then each dataset's pseudo-mask file (``WSIS.DATA.PSEUDO_MASKS``,
-    one per dataset, same order) validated against it and attached (``mask_valid``, ``ignore_mask``).
+    ``DATASETS.TRAIN`` loaded as Detectron2 does, with ``WSIS.DATA.PSEUDO_MASKS`` validated against it and attached
+    (``mask_valid``, per-instance and per-image ignore regions): one file per ``DATASETS.TRAIN`` entry (same order),
+    or one file for all of them (their image ids must then be unique across the sets). Instances no file covers
+    train on their registered masks only with ``WSIS.DATA.KEEP_GT_MASKS`` (logged), else on box and class only.
     """
     names = list(cfg.DATASETS.TRAIN)
     files = list(cfg.WSIS.DATA.PSEUDO_MASKS)
-    if files and len(files) != len(names):
+    if files and len(files) not in (1, len(names)):
         raise ValueError(
-            f"WSIS.DATA.PSEUDO_MASKS has {len(files)} file(s) for {len(names)} training set(s) {names}: give one "
-            "pseudo-mask file per DATASETS.TRAIN entry, in the same order"
+            f"WSIS.DATA.PSEUDO_MASKS has {len(files)} files for {len(names)} training sets {names}: give one file "
+            "for all of them, or one per DATASETS.TRAIN entry in the same order"
         )
     proposal_files = list(cfg.DATASETS.PROPOSAL_FILES_TRAIN) if cfg.MODEL.LOAD_PROPOSALS else None
-    dicts = []
-    for i, name in enumerate(names):
-        part = get_detection_dataset_dicts(
-            [name],
-            filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
-            min_keypoints=0,
+    parts = [
+        get_detection_dataset_dicts(
+            [name], filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS, min_keypoints=0,
             proposal_files=[proposal_files[i]] if proposal_files else None,
         )
-        if files:
-            _, records = load_pseudo_masks(files[i], part, require_all=cfg.WSIS.DATA.PSEUDO_MASKS_REQUIRE_ALL)
-            part = attach_pseudo_masks(part, records, keep_existing_masks=cfg.WSIS.DATA.KEEP_GT_MASKS)
-            anns = [a for d in part for a in d["annotations"] if not a.get("iscrowd", 0)]
-            n_valid = sum(bool(a.get("mask_valid", False)) for a in anns)
-            logger.info(f"{name}: {files[i]} gives {n_valid}/{len(anns)} instances a valid mask")
+        for i, name in enumerate(names)
+    ]
+    if not files:
+        return [d for part in parts for d in part]
+    if len(files) == 1 and len(names) > 1:
+        groups = [(files[0], " + ".join(names), _unique_ids([d for part in parts for d in part], names))]
+    else:
+        groups = list(zip(files, names, parts))
+    dicts = []
+    for file, name, part in groups:
+        _, records = load_pseudo_masks(file, part, require_all=cfg.WSIS.DATA.PSEUDO_MASKS_REQUIRE_ALL)
+        part = attach_pseudo_masks(part, records, keep_existing_masks=cfg.WSIS.DATA.KEEP_GT_MASKS)
+        anns = [a for d in part for a in d["annotations"] if not a.get("iscrowd", 0)]
+        n_valid = sum(bool(a.get("mask_valid", False)) for a in anns)
+        n_real = sum(bool(a.get("mask_valid", False)) and not a.get("pseudo_mask", False) for a in anns)
+        logger.info(f"{name}: {file} gives {n_valid}/{len(anns)} instances a valid mask"
+                    + (f" ({n_real} of them their registered ground-truth mask, WSIS.DATA.KEEP_GT_MASKS)"
+                       if n_real else ""))
         dicts.extend(part)
+    return dicts
+
+
+def _unique_ids(dicts, names):
+    seen = {}
+    for d in dicts:
+        if d["image_id"] in seen:
+            raise ValueError(f"image id {d['image_id']} ({d.get('file_name')}) appears in more than one of "
+                             f"{names}: one WSIS.DATA.PSEUDO_MASKS file for all of them needs unique image ids; "
+                             "give one file per training set instead")
+        seen[d["image_id"]] = True
     return dicts
 
 

@@ -10,7 +10,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, PolygonMasks, polygons_to_bitmask
 
 from wsis.modeling.losses.box_supervised import rgb_to_lab
-from wsis.structures import PerImageField
+from wsis.structures import PerImageField, PerInstanceField
 
 __all__ = ["WeakDatasetMapper", "weak_annotations_to_instances"]
 
@@ -70,9 +70,15 @@ class WeakDatasetMapper(DatasetMapper):
 
     * keeps box-only instances next to masked ones, adding ``gt_mask_valid`` (and all-zero masks where there is
       none) instead of failing or dropping them;
-    * transforms the per-image ``"ignore_mask"`` (RLE) with the image and attaches it as ``gt_ignore``
-      (:class:`wsis.structures.PerImageField`), and returns it as ``dataset_dict["ignore_mask"]`` (H, W) bool;
-    * never recomputes boxes from masks (a box-only instance has none);
+    * transforms the per-image ``"ignore_mask"`` (RLE: pixels of no instance) and each annotation's own
+      ``"ignore_segmentation"`` (RLE) with the image, and attaches ``gt_ignore``: a
+      :class:`~wsis.structures.PerImageField` of the image region when no instance has its own, else a
+      :class:`~wsis.structures.PerInstanceField` of each instance's own region ∪ the image's, so an overlap ignored
+      for one instance stays a negative for the others; ``dataset_dict["ignore_mask"]`` is the (H, W) bool image
+      region;
+    * recomputes boxes from masks (Detectron2's ``recompute_boxes``: on by default with ``MASK_ON`` and crop
+      augmentation) only for instances whose valid mask is a registered, real one: never from a pseudo mask
+      (``"pseudo_mask"``), which may be smaller than its box, nor for box-only instances, which have none;
     * drops an instance only when its box becomes empty, or its *valid* mask becomes empty after cropping;
     * reports an unreadable image with its file name and image id.
 
@@ -84,14 +90,12 @@ class WeakDatasetMapper(DatasetMapper):
 
     @configurable
     def __init__(self, is_train: bool, *, image_lab: bool = False, **kwargs):
-        kwargs["recompute_boxes"] = False
         super().__init__(is_train, **kwargs)
         self.image_lab = image_lab
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         ret = super().from_config(cfg, is_train)
-        ret["recompute_boxes"] = False
         box_sup = cfg.MODEL.ROI_MASK_HEAD.get("BOX_SUPERVISION", None)
         ret["image_lab"] = bool(box_sup is not None and box_sup.LOSS == "boxinst" and cfg.MODEL.MASK_ON)
         return ret
@@ -109,16 +113,21 @@ class WeakDatasetMapper(DatasetMapper):
 
     def _transform_annotations(self, dataset_dict, transforms, image_shape):
         ignore_rle = dataset_dict.pop("ignore_mask", None)
-        annos = []
+        annos, own_ignores, real_masks = [], [], []
         for obj in dataset_dict.pop("annotations"):
             if obj.get("iscrowd", 0):
                 continue
+            obj = dict(obj)
             valid = bool(obj.get("mask_valid", "segmentation" in obj)) and "segmentation" in obj
             if not (self.use_instance_mask and valid):
                 obj.pop("segmentation", None)
             if not self.use_keypoint:
                 obj.pop("keypoints", None)
             obj["mask_valid"] = valid and self.use_instance_mask
+            own = obj.pop("ignore_segmentation", None)
+            own_ignores.append(_transform_region(own, transforms) if own is not None and self.use_instance_mask
+                               else None)
+            real_masks.append(obj["mask_valid"] and not obj.get("pseudo_mask", False))
             annos.append(
                 utils.transform_instance_annotations(
                     obj, transforms, image_shape, keypoint_hflip_indices=self.keypoint_hflip_indices
@@ -127,18 +136,37 @@ class WeakDatasetMapper(DatasetMapper):
         instances = weak_annotations_to_instances(
             annos, image_shape, use_masks=self.use_instance_mask, mask_format=self.instance_mask_format
         )
+        if self.recompute_boxes and self.use_instance_mask and any(real_masks):
+            real = torch.tensor(real_masks, dtype=torch.bool)
+            recomputed = instances.gt_masks.get_bounding_boxes().tensor
+            instances.gt_boxes.tensor[real] = recomputed[real]
         keep = instances.gt_boxes.nonempty(threshold=1e-5)
         if self.use_instance_mask:
             keep &= ~instances.gt_mask_valid | instances.gt_masks.nonempty()
+        region = _transform_region(ignore_rle, transforms) if ignore_rle is not None else None
+        if region is not None:
+            dataset_dict["ignore_mask"] = region
+        if self.use_instance_mask and any(o is not None for o in own_ignores):
+            base = region if region is not None else torch.zeros(image_shape, dtype=torch.bool)
+            per = torch.stack([base | o if o is not None else base for o in own_ignores])
+            instances.gt_ignore = PerInstanceField(per.reshape(-1, *image_shape))
+        elif self.use_instance_mask and region is not None:
+            instances.gt_ignore = PerImageField(region, len(instances))
         instances = instances[keep]
-        if ignore_rle is not None:
-            region = transforms.apply_segmentation(mask_util.decode(ignore_rle).astype(np.uint8)) > 0
-            dataset_dict["ignore_mask"] = torch.from_numpy(np.ascontiguousarray(region))
-            if self.use_instance_mask:
-                instances.gt_ignore = PerImageField(dataset_dict["ignore_mask"], len(instances))
         if self.image_lab and self.use_instance_mask:
             image = dataset_dict["image"]  # (3, H, W) uint8 in self.image_format
             rgb = image.flip(0) if self.image_format == "BGR" else image
             instances.gt_image_lab = PerImageField(rgb_to_lab(rgb), len(instances))
         dataset_dict["instances"] = instances
+
+
+def _transform_region(rle, transforms):
+    """An RLE region through the image's transforms → (H', W') bool tensor."""
+    region = transforms.apply_segmentation(mask_util.decode(dict(rle, counts=_counts(rle))).astype(np.uint8)) > 0
+    return torch.from_numpy(np.ascontiguousarray(region))
+
+
+def _counts(rle):
+    counts = rle["counts"]
+    return counts.encode("ascii") if isinstance(counts, str) else counts
 

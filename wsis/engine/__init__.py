@@ -1,4 +1,6 @@
-"""Detectron2 glue: the trainer. Importing it registers every wsis model part and builtin dataset."""
+"""Detectron2 glue: the trainer and the registry of each method's loaders and evaluators. Importing it registers every
+wsis model part and builtin dataset."""
+from .loaders import LOADERS_REGISTRY, WeakInstanceLoaders, get_loaders
 from .trainer import WSISTrainer, build_evaluators
 
-__all__ = ["WSISTrainer", "build_evaluators"]
+__all__ = ["WSISTrainer", "build_evaluators", "LOADERS_REGISTRY", "WeakInstanceLoaders", "get_loaders"]

@@ -9,14 +9,18 @@ import logging
 import os
 
 import torch
-from detectron2.data import DatasetCatalog
-from detectron2.evaluation import DatasetEvaluator
+from detectron2.data import DatasetCatalog, build_detection_test_loader
+from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
 from detectron2.utils import comm
 
+from wsis.data.boxcaseg_mapper import BoxCasegCropMapper, build_boxcaseg_train_loader
 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
 from wsis.pseudo.proxy_masks import proxy_record
 
-__all__ = ["ProxyMaskEvaluator", "BoxCasegProxyGenerator", "build_proxy_mask_evaluator", "proxy_settings"]
+from .loaders import LOADERS_REGISTRY
+
+__all__ = ["ProxyMaskEvaluator", "BoxCasegProxyGenerator", "BoxCasegCropLoaders", "build_proxy_mask_evaluator",
+           "proxy_settings"]
 logger = logging.getLogger(__name__)
 
 
@@ -30,6 +34,26 @@ def build_proxy_mask_evaluator(cfg, dataset_name, output_dir=None):
     """:class:`ProxyMaskEvaluator` with ``cfg``'s proxy settings and ``WSIS.BOXCASEG.EVAL_THRESHOLDS`` sweep."""
     return ProxyMaskEvaluator(dataset_name, output_dir=output_dir, sweep_thresholds=cfg.WSIS.BOXCASEG.EVAL_THRESHOLDS,
                               **proxy_settings(cfg))
+
+
+@LOADERS_REGISTRY.register()
+class BoxCasegCropLoaders:
+    """BoxCaseg's crop-level model: mixed box/salient crops for training; one input per image (the crops of all its
+    boxes) at test, scored by :class:`ProxyMaskEvaluator`."""
+
+    meta_architectures = ("BoxCaseg",)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_boxcaseg_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=BoxCasegCropMapper(cfg, is_train=False))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return DatasetEvaluators([build_proxy_mask_evaluator(cfg, dataset_name, output_folder)])
 
 
 class ProxyMaskEvaluator(DatasetEvaluator):
@@ -67,10 +91,9 @@ class ProxyMaskEvaluator(DatasetEvaluator):
                                                                                             "threshold": t})
 
     def evaluate(self):
-        comm.synchronize()
-        parts = comm.gather((self.records, self.sweep_records), dst=0)
-        if not comm.is_main_process():
-            return {}
+        """The figures of all processes' records, on every process (an all-gather, as wsis's other evaluators)."""
+        parts = comm.all_gather((self.records, self.sweep_records)) if comm.get_world_size() > 1 else \
+            [(self.records, self.sweep_records)]
         records = dict(itertools.chain.from_iterable(p[0].items() for p in parts))
         gt = DatasetCatalog.get(self.dataset_name)
         if not any("segmentation" in a for d in gt for a in d["annotations"]):
@@ -89,7 +112,7 @@ class ProxyMaskEvaluator(DatasetEvaluator):
         n = sum(len(r["instances"]) for r in records.values())
         res["num_instances"] = n
         res["drop_rate"] = sum(not i["valid"] for r in records.values() for i in r["instances"]) / max(n, 1)
-        if self.output_dir:
+        if self.output_dir and comm.is_main_process():
             os.makedirs(self.output_dir, exist_ok=True)
             with open(os.path.join(self.output_dir, "proxy_mask_quality.json"), "w") as f:
                 json.dump(res, f, indent=1)
@@ -109,13 +132,24 @@ class BoxCasegProxyGenerator:
     """
 
     def __init__(self, config_file, opts=(), weights="", threads=1, device="cpu"):
+        from detectron2.utils.file_io import PathManager
+
         from wsis.data.pseudo_store import source_hash_of_file
 
         cfg = self._cfg(config_file, list(opts), weights, device)
-        self.config_file, self.opts, self.weights = config_file, list(opts), weights
+        self.config_file, self.opts = config_file, list(opts)
+        # a local file by its absolute path; a detectron2:// (or any iopath) URL as given, fetched once here
+        local = os.path.isfile(weights)
+        self.weights = os.path.abspath(weights) if local else weights
+        try:
+            local_copy = weights if local else PathManager.get_local_path(weights)
+        except Exception as e:
+            raise FileNotFoundError(f"--weights {weights}: cannot open this checkpoint ({e})") from None
+        if not os.path.isfile(local_copy):
+            raise FileNotFoundError(f"--weights {weights}: no such checkpoint ({local_copy})")
         self.threads, self.device = int(threads), device
-        self.params = {"config": os.path.abspath(config_file), "opts": list(opts), "weights": os.path.abspath(weights),
-                       "weights_sha256": source_hash_of_file(weights), **proxy_settings(cfg),
+        self.params = {"config": os.path.abspath(config_file), "opts": list(opts), "weights": self.weights,
+                       "weights_sha256": source_hash_of_file(local_copy), **proxy_settings(cfg),
                        "crop_size": cfg.WSIS.BOXCASEG.PROXY_CROP_SIZE, "alpha": cfg.MODEL.BOXCASEG.ALPHA,
                        "heads": cfg.MODEL.BOXCASEG.HEADS, "threads": int(threads)}
         self._model = None

@@ -1,29 +1,18 @@
 """The box-fill baseline: every box's pseudo mask is its filled rectangle."""
 import numpy as np
 
-from wsis.data.pseudo_store import encode_mask
+from wsis.core.boxes import annotation_box, annotation_extent
 
 from .build import register_generator
 from .merge import paint_smallest_last
-
-
-def box_to_pixel_range(bbox, height, width):
-    """
-    Pixels covered by an XYWH box: columns ``[round(x), round(x + w))`` (at least one pixel), likewise rows,
-    clipped to the image. Returns (x0, y0, x1, y1) integer bounds, exclusive on the right/bottom.
-    """
-    x, y, w, h = bbox
-    x0 = min(max(int(round(x)), 0), width - 1)
-    y0 = min(max(int(round(y)), 0), height - 1)
-    x1 = min(max(int(round(x + w)), x0 + 1), width)
-    y1 = min(max(int(round(y + h)), y0 + 1), height)
-    return x0, y0, x1, y1
+from .records import image_record
 
 
 @register_generator("boxfill")
 class BoxFillGenerator:
     """
-    Box-fill pseudo masks (the baseline of BoxCaseg Tab. 1 and WSPS Tab. 1).
+    Box-fill pseudo masks (the baseline of BoxCaseg Tab. 1 and WSPS Tab. 1): each box's pixel extent
+    (:func:`wsis.core.boxes.pixel_extent`).
 
     Args:
         overlap (str): "keep" leaves overlapping rectangles as they are; "smallest" gives each overlapping pixel
@@ -42,25 +31,9 @@ class BoxFillGenerator:
         anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]
         masks = np.zeros((len(anns), h, w), dtype=bool)
         for i, a in enumerate(anns):
-            x0, y0, x1, y1 = box_to_pixel_range(a["bbox"], h, w)
+            x0, y0, x1, y1 = annotation_extent(a, h, w)
             masks[i, y0:y1, x0:x1] = True
         if self.params["overlap"] == "smallest":
-            masks = paint_smallest_last(masks, areas=[a["bbox"][2] * a["bbox"][3] for a in anns])
-        return {
-            "image_id": dataset_dict["image_id"],
-            "height": h,
-            "width": w,
-            "ignore": None,
-            "instances": [
-                {
-                    "annotation_id": a["id"],
-                    "category_id": a["category_id"],
-                    "bbox": [float(v) for v in a["bbox"]],
-                    "segmentation": encode_mask(m),
-                    "valid": True,
-                    "ignore": None,
-                    "score": 1.0,
-                }
-                for a, m in zip(anns, masks)
-            ],
-        }
+            boxes = [annotation_box(a) for a in anns]
+            masks = paint_smallest_last(masks, areas=[(b[2] - b[0]) * (b[3] - b[1]) for b in boxes])
+        return image_record(dataset_dict, anns, masks, valid=[True] * len(anns))

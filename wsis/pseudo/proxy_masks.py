@@ -4,7 +4,7 @@ instances of an image by "smaller object better", and drop masks by the proxy bo
 """
 import numpy as np
 
-from wsis.data.boxcaseg_samples import box_iou_matrix
+from wsis.core.boxes import annotation_box, box_iou_matrix, mask_tight_box, pixel_extent
 
 from .merge import paint_smallest_last
 from .records import image_record
@@ -35,28 +35,22 @@ def threshold_proxy(prob, threshold=0.5):
     return (prob - lo) / (hi - lo) > threshold
 
 
-def mask_tight_box(mask):
-    """(4,) float64 XYXY tight box of a boolean (H, W) mask, pixel (y, x) covering [x, x + 1) × [y, y + 1); None if
-    the mask is empty."""
+def proxy_box_agreement(mask, box_xyxy):
+    """
+    The proxy box agreement (§3.4): IoU between the tight box of the mask (:func:`wsis.core.boxes.mask_tight_box`)
+    and the pixel extent of the GT box (:func:`wsis.core.boxes.pixel_extent`), the integer box the mask was pasted
+    into, as the official code compares it; 0 for an empty mask. Comparing with the float box instead would punish
+    small objects for the rounding of their box (a perfect mask of a 15-pixel box could not pass 0.95).
+
+    Args:
+        mask (ndarray[bool]): (H, W). box_xyxy: (4,) float XYXY GT box in the same image.
+    """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if rows.size == 0:
-        return None
-    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float64)
-
-
-def proxy_box_agreement(mask, box_xyxy):
-    """
-    The proxy box agreement (§3.4): IoU between the tight box of the mask (:func:`mask_tight_box`) and the GT box
-    (float XYXY); 0 for an empty mask. A lower bound of the mask IoU with the unknown GT mask.
-    """
-    box = np.asarray(box_xyxy, dtype=np.float64).reshape(-1)
-    if box.shape != (4,) or not np.all(np.isfinite(box)):
-        raise ValueError(f"box_xyxy must be 4 finite numbers, got {box_xyxy!r}")
+    extent = pixel_extent(box_xyxy, *mask.shape)
     tight = mask_tight_box(mask)
-    return 0.0 if tight is None else float(box_iou_matrix([tight, box])[0, 1])
+    return 0.0 if tight is None else float(box_iou_matrix([tight], [extent])[0, 0])
 
 
 def merge_and_drop(masks, boxes, drop_threshold=0.95, merge=True):
@@ -100,7 +94,7 @@ def proxy_record(dataset_dict, anns, probs, threshold=0.5, merge=True, drop_thre
 
     Args:
         dataset_dict (dict): ``image_id``, ``height``, ``width``.
-        anns (list[dict]): the N non-crowd annotations (``id``, ``category_id``, ``bbox`` XYWH absolute).
+        anns (list[dict]): the N non-crowd annotations (``id``, ``category_id``, ``bbox`` in its ``bbox_mode``).
         probs (sequence[ndarray]): N (s, s) fused probabilities of the boxes' :func:`proxy_crop` inputs.
     """
     from wsis.data.boxcaseg_crops import resize_to_box  # (that module imports this one)
@@ -111,8 +105,7 @@ def proxy_record(dataset_dict, anns, probs, threshold=0.5, merge=True, drop_thre
     masks = np.zeros((len(anns), h, w), dtype=bool)
     boxes = np.zeros((len(anns), 4), dtype=np.float64)
     for i, (a, p) in enumerate(zip(anns, probs)):
-        x, y, bw, bh = (float(v) for v in a["bbox"])
-        boxes[i] = (x, y, x + bw, y + bh)
+        boxes[i] = annotation_box(a, dataset_dict.get("file_name", ""))
         (x0, y0, x1, y1), box_prob = resize_to_box(p, boxes[i], (h, w))
         masks[i, y0:y1, x0:x1] = threshold_proxy(box_prob, threshold)
     merged, agreements, valid = merge_and_drop(masks, boxes, drop_threshold, merge)

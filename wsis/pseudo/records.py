@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 
+from wsis.core.boxes import annotation_box, xyxy_to_xywh
 from wsis.data.pseudo_store import encode_mask
 
 
@@ -21,7 +22,8 @@ def image_record(dataset_dict, anns, masks, instance_ignore=None, image_ignore=N
     A pseudo-mask store record of one image.
 
     Args:
-        anns (list[dict]): the N annotations the masks belong to (``id``, ``category_id``, ``bbox``).
+        anns (list[dict]): the N annotations the masks belong to (``id``, ``category_id``, ``bbox`` in its
+            ``bbox_mode``; the record stores it as absolute XYWH).
         masks (ndarray[bool]): (N, H, W). instance_ignore: (N, H, W) bool or None. image_ignore: (H, W) bool or None.
         valid (sequence[bool] or None): per instance; default: the mask is not empty (an invalid instance keeps its
             box and class for training, its mask gives no loss). An empty mask is never valid.
@@ -43,7 +45,7 @@ def image_record(dataset_dict, anns, masks, instance_ignore=None, image_ignore=N
             {
                 "annotation_id": a["id"],
                 "category_id": a["category_id"],
-                "bbox": [float(v) for v in a["bbox"]],
+                "bbox": xyxy_to_xywh(annotation_box(a, dataset_dict.get("file_name", ""))),
                 "segmentation": encode_mask(m),
                 "valid": bool(v and m.any()),
                 "ignore": encode_mask(ign) if ign is not None and ign.any() else None,

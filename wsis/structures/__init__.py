@@ -1,3 +1,3 @@
-from .image_field import PerImageField
+from .image_field import PerImageField, PerInstanceField
 
-__all__ = ["PerImageField"]
+__all__ = ["PerImageField", "PerInstanceField"]

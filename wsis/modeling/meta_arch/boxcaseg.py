@@ -1,10 +1,12 @@
 """
 BoxCaseg's crop-level joint network (Wang et al., CVPR 2021, §3.2–3.3, Fig. 4) as a Detectron2 meta-architecture.
 
-Any registered backbone gives multi-level features; they are fused at the resolution of the first
-(``MODEL.BOXCASEG.IN_FEATURES``: each upsampled, concatenated, 1×1 conv + norm + ReLU, as HRNetV2's segmentation
-head does with HRNet's four branches) and fed to the weak, salient and transferred heads
-(:class:`wsis.modeling.boxcaseg.BoxCasegHeads`). Losses: :func:`wsis.modeling.losses.boxcaseg.boxcaseg_losses`.
+Any registered backbone gives multi-level features; they are upsampled to the resolution of the first
+(``MODEL.BOXCASEG.IN_FEATURES``) and concatenated, as HRNetV2's segmentation head does with HRNet's four branches;
+with ``FUSE_DIM > 0`` a 1×1 conv + norm + ReLU then mixes them (the paper variant), with 0 the heads read the
+concatenation directly (the official code, whose two-layer heads begin with that 1×1 conv). The weak, salient and
+transferred heads are :class:`wsis.modeling.boxcaseg.BoxCasegHeads` (``HEAD_LAYERS``, ``TRANSFER_BIAS``, ``MIX``).
+Losses: :func:`wsis.modeling.losses.boxcaseg.boxcaseg_losses`.
 """
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,7 @@ class BoxCaseg(nn.Module):
 
     @configurable
     def __init__(self, *, backbone, in_features, fuse_dim, norm, alpha, pairwise_weight, pixel_weight, heads,
-                 pixel_mean, pixel_std, inference_batch=16):
+                 pixel_mean, pixel_std, head_layers=1, transfer_bias="own", mix="prob", inference_batch=16):
         super().__init__()
         if heads not in HEAD_MODES:
             raise ValueError(f"MODEL.BOXCASEG.HEADS must be one of {HEAD_MODES}, got {heads!r}")
@@ -44,10 +46,16 @@ class BoxCaseg(nn.Module):
         if missing:
             raise ValueError(f"MODEL.BOXCASEG.IN_FEATURES {missing} are not outputs of the backbone {sorted(shapes)}")
         in_channels = sum(shapes[f].channels for f in self.in_features)
-        self.fuse = Conv2d(in_channels, fuse_dim, 1, bias=not norm, norm=get_norm(norm, fuse_dim), activation=F.relu)
+        if fuse_dim > 0:
+            self.fuse = Conv2d(in_channels, fuse_dim, 1, bias=not norm, norm=get_norm(norm, fuse_dim),
+                               activation=F.relu)
+        else:
+            self.fuse, fuse_dim = nn.Identity(), in_channels
         self.mode = heads
         self.alpha = 1.0 if heads == "weak+salient" else alpha
-        self.heads = BoxCasegHeads(fuse_dim, self.alpha)
+        self.mix = mix
+        self.heads = BoxCasegHeads(fuse_dim, self.alpha, layers=head_layers, transfer_bias=transfer_bias, mix=mix,
+                                   norm_layer=(lambda c: get_norm(norm, c)) if norm else None)
         self.pairwise_weight = pairwise_weight
         self.pixel_weight = pixel_weight
         self.inference_batch = inference_batch
@@ -60,7 +68,8 @@ class BoxCaseg(nn.Module):
         return {"backbone": build_backbone(cfg), "in_features": bc.IN_FEATURES, "fuse_dim": bc.FUSE_DIM,
                 "norm": bc.NORM, "alpha": bc.ALPHA, "pairwise_weight": bc.PAIRWISE_WEIGHT,
                 "pixel_weight": bc.PIXEL_WEIGHT, "heads": bc.HEADS, "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-                "pixel_std": cfg.MODEL.PIXEL_STD}
+                "pixel_std": cfg.MODEL.PIXEL_STD, "head_layers": bc.HEAD_LAYERS, "transfer_bias": bc.TRANSFER_BIAS,
+                "mix": bc.MIX}
 
     @property
     def device(self):
@@ -87,7 +96,7 @@ class BoxCaseg(nn.Module):
                                torch.zeros(size, dtype=torch.bool) for x in batched_inputs]).to(self.device)
         if self.mode == "weak":
             is_salient = torch.zeros_like(is_salient)  # Tab. 4 "weak only": no pixel loss
-        losses = boxcaseg_losses(outputs, box_masks, salient, is_salient, self.alpha, self.pairwise_weight)
+        losses = boxcaseg_losses(outputs, box_masks, salient, is_salient, self.alpha, self.pairwise_weight, self.mix)
         losses["loss_pixel"] = losses["loss_pixel"] * self.pixel_weight
         return losses
 

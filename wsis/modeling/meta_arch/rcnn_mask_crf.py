@@ -8,7 +8,7 @@ from detectron2.layers.mask_ops import paste_masks_in_image
 from detectron2.modeling.postprocessing import detector_postprocess
 
 from wsis.layers import DenseCRFParams
-from wsis.layers.mask_crf import make_executor, refine_instance_masks
+from wsis.layers.mask_crf import refine_instance_masks, shared_executor
 
 __all__ = ["GeneralizedRCNNWithMaskCRF"]
 
@@ -18,7 +18,8 @@ class GeneralizedRCNNWithMaskCRF(GeneralizedRCNN):
     """
     ``GeneralizedRCNN``; at inference with ``MODEL.MASK_CRF.ENABLED`` each instance's soft mask is pasted into the
     image, refined by a 2-label DenseCRF on a crop around its box (:func:`wsis.layers.refine_instance_masks`) and
-    thresholded at 0.5. With CRF disabled it is exactly ``GeneralizedRCNN``.
+    thresholded at 0.5. With CRF disabled it is exactly ``GeneralizedRCNN``. ``crf_num_workers > 0`` refines in the
+    process-wide pool of :func:`wsis.layers.mask_crf.shared_executor`; the model holds no pool (deep-copyable).
     """
 
     @configurable
@@ -29,7 +30,6 @@ class GeneralizedRCNNWithMaskCRF(GeneralizedRCNN):
         self.crf_params = crf_params
         self.crf_box_margin = crf_box_margin
         self.crf_num_workers = crf_num_workers
-        self._executor = None
 
     @classmethod
     def from_config(cls, cfg):
@@ -40,7 +40,7 @@ class GeneralizedRCNNWithMaskCRF(GeneralizedRCNN):
             crf_params=DenseCRFParams(
                 iterations=c.ITERATIONS, bilateral_weight=c.BILATERAL_WEIGHT, bilateral_xy_std=c.BILATERAL_XY_STD,
                 bilateral_rgb_std=c.BILATERAL_RGB_STD, gaussian_weight=c.GAUSSIAN_WEIGHT,
-                gaussian_xy_std=c.GAUSSIAN_XY_STD,
+                gaussian_xy_std=c.GAUSSIAN_XY_STD, normalization=c.NORMALIZATION,
             ),
             crf_box_margin=c.BOX_MARGIN,
             crf_num_workers=c.NUM_WORKERS,
@@ -51,8 +51,7 @@ class GeneralizedRCNNWithMaskCRF(GeneralizedRCNN):
         if not (self.crf_enabled and do_postprocess):
             return super().inference(batched_inputs, detected_instances, do_postprocess)
         results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
-        if self._executor is None and self.crf_num_workers > 0:
-            self._executor = make_executor(self.crf_num_workers)
+        executor = shared_executor(self.crf_num_workers)
         processed = []
         for r, inp in zip(results, batched_inputs):
             h, w = inp.get("height", r.image_size[0]), inp.get("width", r.image_size[1])
@@ -68,7 +67,7 @@ class GeneralizedRCNNWithMaskCRF(GeneralizedRCNN):
                 if len(out):
                     refined = refine_instance_masks(
                         self._original_image(inp, h, w), soft.float().cpu().numpy() / 255.0,
-                        out.pred_boxes.tensor.cpu().numpy(), self.crf_params, self.crf_box_margin, self._executor,
+                        out.pred_boxes.tensor.cpu().numpy(), self.crf_params, self.crf_box_margin, executor,
                     )
                     out.pred_masks = torch.from_numpy(refined > 0.5).to(out.pred_boxes.device)
                 else:

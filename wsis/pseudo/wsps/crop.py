@@ -13,7 +13,7 @@ class BoxWindow:
     Args:
         image_shape (tuple): (H, W) of the image.
         box (tuple[int]): (x0, y0, x1, y1) integer pixel range of the box, exclusive on the right/bottom
-            (:func:`wsis.pseudo.box_fill.box_to_pixel_range`).
+            (:func:`wsis.core.boxes.pixel_extent`).
         margin (float): context on each side, as a fraction of the box's width (left/right) and height (top/bottom).
         min_margin (int): at least this many image pixels of context per side (clipped at the image border).
         box_size (int): the longer side of the box after resampling, in pixels.

@@ -1,16 +1,21 @@
 """The "wsps" pseudo-mask generator: GrabCut ∩ segment proposal per box, fused with ignore regions (WSPS §3.2)."""
+import logging
+
+import numpy as np
+
 from wsis.layers.dense_crf import DenseCRFParams
 
-from ..box_fill import box_to_pixel_range
+from wsis.core.boxes import annotation_extent
 from ..build import register_generator
 from ..records import image_record, read_image
 from .crf import DEFAULT_LUT, DEFAULT_LUT_ELLIPSE, crf_box_states
 from .crop import BoxWindow
-from .fusion import box_states, fuse
+from .fusion import UNSURE, box_states, fuse
 from .grabcut import grabcut_box
 from .proposals import box_proposal
 
 DEFAULT_PROPOSAL_STRATEGIES = (("lab", 100), ("hsv", 100), ("rgb", 200))
+logger = logging.getLogger(__name__)
 
 
 @register_generator("wsps")
@@ -21,6 +26,9 @@ class WSPSGenerator:
     Per non-crowd box: GrabCut (:mod:`.grabcut`) and the best segment proposal (:mod:`.proposals`); pixels where both
     say foreground get the box's class, disagreement inside the box is ignored, pixels in no box are background;
     overlaps follow :mod:`.fusion`. ``refine="crf"`` then fills the ignored pixels with DenseCRF (:mod:`.crf`).
+    A box whose GrabCut fails (OpenCV raises for windows too small or uniform for its colour models) has no
+    estimate: its pixels stay unsure (ignored unless a smaller box decides them, never refined into a mask), its
+    instance is stored invalid with score 0, and a warning names the image and annotation.
 
     Args:
         refine (str): "none" (WSPS's iteration-0 labels, with ignore) or "crf" (fusion + DenseCRF).
@@ -65,17 +73,18 @@ class WSPSGenerator:
                                p["min_size"])
         return win.to_box(mask)
 
-    def refine_states(self, image, boxes, states):
-        """Fusion + DenseCRF: the boxes' states after the CRF (FG / BG only)."""
+    def refine_states(self, image, boxes, states, failed=()):
+        """Fusion + DenseCRF: the boxes' states after the CRF (FG / BG only); boxes in ``failed`` keep theirs."""
         c = dict(self.params["crf"])
         extra = {k: c.pop(k) for k in ("lut", "lut_ellipse", "outside", "threshold", "box_size")}
         params = DenseCRFParams(**c)
-        return [crf_box_states(image, b, s, params, **extra) for b, s in zip(boxes, states)]
+        return [s if i in failed else crf_box_states(image, b, s, params, **extra)
+                for i, (b, s) in enumerate(zip(boxes, states))]
 
-    def label(self, image, boxes, classes, states, crowd_boxes=()):
-        """Fuse (and refine) states → :class:`.fusion.Fusion`."""
+    def label(self, image, boxes, classes, states, crowd_boxes=(), failed=()):
+        """Fuse (and refine) states → :class:`.fusion.Fusion`; ``failed``: indices of boxes without an estimate."""
         if self.params["refine"] == "crf":
-            states = self.refine_states(image, boxes, states)
+            states = self.refine_states(image, boxes, states, set(failed))
         return fuse(image.shape[:2], boxes, classes, states, self.params["cross_class"], crowd_boxes)
 
     # ---------------------------------------------------------------------------------------------------- record
@@ -83,8 +92,20 @@ class WSPSGenerator:
         image = read_image(dataset_dict)
         h, w = image.shape[:2]
         anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]
-        crowd = [box_to_pixel_range(a["bbox"], h, w) for a in dataset_dict["annotations"] if a.get("iscrowd", 0)]
-        boxes = [box_to_pixel_range(a["bbox"], h, w) for a in anns]
-        states = [box_states(self.grabcut(image, b), self.proposal(image, b)) for b in boxes]
-        f = self.label(image, boxes, [a["category_id"] for a in anns], states, crowd)
-        return image_record(dataset_dict, anns, f.masks, f.instance_ignore, f.image_ignore)
+        crowd = [annotation_extent(a, h, w) for a in dataset_dict["annotations"] if a.get("iscrowd", 0)]
+        boxes = [annotation_extent(a, h, w) for a in anns]
+        states, failed = [], []
+        for i, (a, b) in enumerate(zip(anns, boxes)):
+            fg = self.grabcut(image, b)
+            if fg is None:
+                failed.append(i)
+                logger.warning(f"{dataset_dict['file_name']} (image id {dataset_dict['image_id']}): GrabCut failed on "
+                               f"annotation id {a.get('id')} (box {b}); its mask is stored invalid")
+                states.append(np.full((b[3] - b[1], b[2] - b[0]), UNSURE, dtype=np.uint8))
+            else:
+                states.append(box_states(fg, self.proposal(image, b)))
+        f = self.label(image, boxes, [a["category_id"] for a in anns], states, crowd, failed)
+        valid = [i not in failed for i in range(len(anns))]
+        scores = [0.0 if i in failed else 1.0 for i in range(len(anns))]
+        return image_record(dataset_dict, anns, f.masks, f.instance_ignore, f.image_ignore, valid=valid,
+                            scores=scores)

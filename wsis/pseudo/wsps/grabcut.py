@@ -32,8 +32,10 @@ def grabcut_window(crop_bgr, rect, iterations=5, init="core", core=0.25, seed=0)
         seed (int): OpenCV's RNG seed (k-means initialisation of the colour GMMs), set before the call.
 
     Returns:
-        ndarray[bool]: (h, w) foreground, inside the box only. Where the window has no pixel outside the box
-        (a box covering the image), a band of 5% of the box's side along its border is "probably background".
+        ndarray[bool] or None: (h, w) foreground, inside the box only; None when OpenCV's GrabCut fails (too few or
+        too uniform pixels for its colour models): there is then no estimate, and the caller must not pretend the
+        whole box is foreground. Where the window has no pixel outside the box (a box covering the image), a band
+        of 5% of the box's side along its border is "probably background".
     """
     h, w = crop_bgr.shape[:2]
     x0, y0, x1, y1 = rect
@@ -56,12 +58,14 @@ def grabcut_window(crop_bgr, rect, iterations=5, init="core", core=0.25, seed=0)
     cv2.setRNGSeed(int(seed))
     try:
         cv2.grabCut(crop_bgr, mask, rect_arg, bgd, fgd, int(iterations), mode)
-    except cv2.error:  # too few pixels for a colour model (e.g. a uniform 1-pixel-wide window): keep the box
-        return inside
+    except cv2.error:  # too few pixels for a colour model (e.g. a uniform 1-pixel-wide window)
+        return None
     return ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)) & inside
 
 
 def grabcut_box(image_bgr, box, iterations=5, init="core", core=0.25, margin=0.5, box_size=128, seed=0):
-    """GrabCut foreground of one box: (y1 - y0, x1 - x0) bool over the box's pixels (``box`` = (x0, y0, x1, y1))."""
+    """GrabCut foreground of one box: (y1 - y0, x1 - x0) bool over the box's pixels (``box`` = (x0, y0, x1, y1)), or
+    None when GrabCut fails (:func:`grabcut_window`)."""
     win = BoxWindow(image_bgr.shape, box, margin=margin, box_size=box_size)
-    return win.to_box(grabcut_window(win.crop(image_bgr), win.rect, iterations, init, core, seed))
+    fg = grabcut_window(win.crop(image_bgr), win.rect, iterations, init, core, seed)
+    return None if fg is None else win.to_box(fg)

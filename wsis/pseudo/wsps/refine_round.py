@@ -8,19 +8,24 @@ WSPS §3.4 (Fig. 4): round k+1 pseudo labels from a trained model's predictions 
 3. The box clamp: a pixel of a thing class outside every box of that class (and every "other" pixel) is ignored,
    or made background with ``outside="background"`` (WSPS on VOC, where background is the only stuff class).
    Crowd boxes count as boxes of their class, but their pixels are ignored, never an instance.
-4. Instances per box: the box's class pixels inside the box; where two or more boxes of that class overlap, those
-   pixels are ignored for these instances (the semantic label keeps the class). A box left without pixels is
-   stored as invalid (its box and class still train).
+4. Instances per box. From instance predictions (§3.4: "the outputs of the network ... as the new approximate
+   ground truth"), each GT box is matched one-to-one to a predicted instance of its class (IoU of the prediction's
+   tight box with the box's pixel extent ≥ ``match_iou``, greedily by IoU) and keeps that instance's **shape**
+   (∩ its box ∩ its class pixels); where matched instances of a class overlap, the higher-scoring one takes the
+   pixel, so the network can separate what round 0 had to ignore. Boxes without a match, and every box when the
+   predictions are semantic probabilities, fall back to the box's class pixels not owned by a matched instance;
+   where two or more such boxes of a class overlap, those pixels are ignored for them (the semantic label keeps the
+   class). A box left without pixels is stored as invalid (its box and class still train).
 """
 import json
 import os
 
 import numpy as np
 
+from wsis.core.boxes import annotation_extent, box_iou_matrix, mask_tight_box
 from wsis.data.pseudo_store import decode_mask
 from wsis.layers.dense_crf import DenseCRFParams, dense_crf
 
-from ..box_fill import box_to_pixel_range
 from ..build import register_generator
 from .fusion import IGNORE, split_instances
 from ..records import image_record, read_image
@@ -39,9 +44,7 @@ def instance_probabilities(shape, predictions, classes):
     index = {c: i + 1 for i, c in enumerate(classes)}
     probs = np.zeros((len(classes) + 2, h, w), dtype=np.float32)
     for c, score, mask in predictions:
-        m = decode_mask(mask) if isinstance(mask, dict) else np.asarray(mask, dtype=bool)
-        if m.shape != (h, w):
-            raise ValueError(f"a predicted mask is {m.shape[1]}x{m.shape[0]}, the image {w}x{h}")
+        m = _as_mask(mask, h, w)
         ch = probs[index.get(int(c), len(classes) + 1)]
         np.maximum(ch, np.float32(score) * m, out=ch)
     probs[0] = 1.0 - probs[1:].max(0)
@@ -59,14 +62,80 @@ def select_semantic_channels(probs, classes):
     return out / out.sum(0, keepdims=True)
 
 
+def match_predictions(boxes, box_classes, predictions, match_iou=0.5):
+    """
+    One-to-one matching of GT boxes to predicted instances of the same class, greedily by the IoU of the box's pixel
+    extent with the tight box of the predicted mask (ties: the higher score, then the lower index).
+
+    Args:
+        boxes: N (x0, y0, x1, y1) pixel ranges. box_classes: N classes.
+        predictions: M (class, score, (H, W) bool mask).
+        match_iou (float): the least IoU of a match.
+
+    Returns:
+        list: per box, the index of its prediction or None.
+    """
+    tight = [mask_tight_box(m) for _, _, m in predictions]
+    pairs = []
+    for j, ((c, score, _), t) in enumerate(zip(predictions, tight)):
+        if t is None:
+            continue
+        ious = box_iou_matrix(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), [t])[:, 0]
+        for i, (bc, v) in enumerate(zip(box_classes, ious)):
+            if int(bc) == int(c) and v >= match_iou:
+                pairs.append((-v, -score, i, j))
+    match, used = [None] * len(boxes), set()
+    for _, _, i, j in sorted(pairs):
+        if match[i] is None and j not in used:
+            match[i] = j
+            used.add(j)
+    return match
+
+
+def assign_instances(semantic, boxes, classes, matched):
+    """
+    Instance masks of step 4 (module doc).
+
+    Args:
+        semantic (ndarray): (H, W) uint8, 0 / class + 1 / :data:`IGNORE`.
+        boxes: N (x0, y0, x1, y1) pixel ranges. classes: N classes.
+        matched: N entries, each None or (score, (H, W) bool mask) of the box's matched prediction.
+
+    Returns:
+        (masks (N, H, W) bool, instance_ignore (N, H, W) bool)
+    """
+    h, w = semantic.shape
+    n = len(boxes)
+    owner = np.full((h, w), -1, dtype=np.int64)
+    for i in sorted((i for i in range(n) if matched[i] is not None), key=lambda i: (matched[i][0], -i)):
+        x0, y0, x1, y1 = boxes[i]
+        mine = np.zeros((h, w), dtype=bool)
+        mine[y0:y1, x0:x1] = matched[i][1][y0:y1, x0:x1]
+        owner[mine & (semantic == int(classes[i]) + 1)] = i  # ascending score: the highest-scoring one paints last
+    unmatched = [i for i in range(n) if matched[i] is None]
+    masks, instance_ignore = np.zeros((n, h, w), dtype=bool), np.zeros((n, h, w), dtype=bool)
+    if unmatched:
+        free = np.where(owner >= 0, IGNORE, semantic).astype(semantic.dtype)  # owned pixels are not up for grabs
+        sub_masks, sub_ignore = split_instances(free, [boxes[i] for i in unmatched], [classes[i] for i in unmatched],
+                                                [True] * len(unmatched))
+        masks[unmatched], instance_ignore[unmatched] = sub_masks, sub_ignore
+    for i in range(n):
+        if matched[i] is not None:
+            masks[i] = owner == i
+    return masks, instance_ignore
+
+
 def refine_round(image, boxes, box_classes, probs, classes, crowd_boxes=(), crowd_classes=(),
-                 params=DenseCRFParams(), outside="ignore"):
+                 params=DenseCRFParams(), outside="ignore", predictions=None, match_iou=0.5):
     """
     Args:
         image (ndarray): (H, W, 3) uint8. boxes: N (x0, y0, x1, y1) pixel ranges of the non-crowd boxes, with
             ``box_classes``. probs: (len(classes) + 2, H, W) from :func:`instance_probabilities` or
             :func:`select_semantic_channels`. params: DenseCRF kernels (``None``: no CRF).
         outside (str): "ignore" or "background" for thing pixels outside their class's boxes.
+        predictions (list or None): the instance predictions (class, score, (H, W) bool mask) the probabilities
+            came from: boxes keep their matched instance's shape (:func:`match_predictions`, ``match_iou``);
+            None (semantic predictions): every box is its class pixels.
 
     Returns:
         (semantic (H, W) uint8 with 0 / class + 1 / 255, masks (N, H, W) bool, instance_ignore (N, H, W) bool)
@@ -94,7 +163,11 @@ def refine_round(image, boxes, box_classes, probs, classes, crowd_boxes=(), crow
         in_box[y0:y1, x0:x1] = True
     semantic[crowd_pixels & ~in_box] = IGNORE
 
-    masks, instance_ignore = split_instances(semantic, boxes, box_classes, [True] * len(boxes))
+    matched = [None] * len(boxes)
+    if predictions:
+        matched = [None if j is None else (predictions[j][1], predictions[j][2])
+                   for j in match_predictions(boxes, box_classes, predictions, match_iou)]
+    masks, instance_ignore = assign_instances(semantic, boxes, box_classes, matched)
     return semantic, masks, instance_ignore
 
 
@@ -152,9 +225,11 @@ class WSPSRoundGenerator:
             array: background, then the contiguous classes (missing file → the image is skipped and reported).
         outside (str): "ignore" or "background" (see the module doc). crf (dict or None): DenseCRFParams fields
             (DeepLab's by default); ``False`` skips the CRF.
+        match_iou (float): least IoU of a box with a predicted instance for the box to keep that instance's shape
+            (:func:`match_predictions`); above 1, no box matches (every box is its class pixels).
     """
 
-    def __init__(self, predictions=None, semantic_dir=None, outside="ignore", crf=None):
+    def __init__(self, predictions=None, semantic_dir=None, outside="ignore", crf=None, match_iou=0.5):
         if (predictions is None) == (semantic_dir is None):
             raise ValueError("give exactly one of predictions and semantic_dir")
         if outside not in ("ignore", "background"):
@@ -164,17 +239,22 @@ class WSPSRoundGenerator:
         crf_params = None if crf is False else DenseCRFParams(**(crf or {})).to_dict()
         self.params = {"input": "instances" if predictions is not None else "semantic", "outside": outside,
                        "crf": crf_params}
+        if predictions is not None:
+            self.params["match_iou"] = float(match_iou)
 
     def __call__(self, dataset_dict):
         image = read_image(dataset_dict)
         h, w = image.shape[:2]
         anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]
         crowd = [a for a in dataset_dict["annotations"] if a.get("iscrowd", 0)]
-        boxes = [box_to_pixel_range(a["bbox"], h, w) for a in anns]
+        boxes = [annotation_extent(a, h, w) for a in anns]
         box_classes = [int(a["category_id"]) for a in anns]
         classes = sorted(set(box_classes) | {int(a["category_id"]) for a in crowd})
+        predictions = None
         if self.predictions is not None:
-            probs = instance_probabilities((h, w), self.predictions.get(dataset_dict["image_id"], []), classes)
+            predictions = [(int(c), float(score), _as_mask(m, h, w))
+                           for c, score, m in self.predictions.get(dataset_dict["image_id"], [])]
+            probs = instance_probabilities((h, w), predictions, classes)
         else:
             path = os.path.join(self.semantic_dir, f"{dataset_dict['image_id']}.npz")
             with np.load(path) as z:
@@ -184,6 +264,13 @@ class WSPSRoundGenerator:
         params = None if self.params["crf"] is None else DenseCRFParams(**self.params["crf"])
         semantic, masks, instance_ignore = refine_round(
             image, boxes, box_classes, probs, classes,
-            [box_to_pixel_range(a["bbox"], h, w) for a in crowd], [int(a["category_id"]) for a in crowd],
-            params, self.params["outside"])
+            [annotation_extent(a, h, w) for a in crowd], [int(a["category_id"]) for a in crowd],
+            params, self.params["outside"], predictions, self.params.get("match_iou", 0.5))
         return image_record(dataset_dict, anns, masks, instance_ignore, semantic == IGNORE)
+
+
+def _as_mask(mask, height, width):
+    m = decode_mask(mask) if isinstance(mask, dict) else np.asarray(mask, dtype=bool)
+    if m.shape != (height, width):
+        raise ValueError(f"a predicted mask is {m.shape[1]}x{m.shape[0]}, the image {width}x{height}")
+    return m

@@ -1,0 +1,1 @@
+"""Pure helpers every method shares (NumPy / OpenCV / pycocotools only). Imports nothing else of wsis."""
