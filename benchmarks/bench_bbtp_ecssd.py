@@ -35,10 +35,11 @@ from detectron2.utils.logger import setup_logger
 from wsis.config import add_wsis_config
 from wsis.data.mapper import WeakDatasetMapper
 from wsis.data.pseudo_store import make_provenance
+import wsis.modeling  # noqa: F401  (registers the heads)
 from wsis.engine import WSISTrainer
 from wsis.evaluation.evaluators import InstanceAPrEvaluator
-from wsis.evaluation.masks import to_bool_mask
-from wsis.layers import BBTP_CRF, DenseCRFParams
+from wsis.core.masks import to_bool_mask
+from wsis.core.crf import BBTP_CRF, DenseCRFParams
 from wsis.pseudo import BoxFillGenerator, run_generator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

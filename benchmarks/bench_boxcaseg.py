@@ -13,7 +13,7 @@ BoxCaseg at small scale, all numbers from one run (projects/BoxCaseg/README.md).
 4. Calibrated threshold, per variant: the binarisation threshold with the best mean IoU on the salient training images
    (ECSSD 1-800, whose masks are training supervision), then both evaluation sets at that threshold; no evaluation
    mask chooses it.
-5. Throughput: training crops/s; proxy-mask generation boxes/s with 1 and 2 workers (tools/make_proxy_masks.py's path).
+5. Throughput: training crops/s; proxy-mask generation boxes/s with 1 and 2 workers (tools/make_pseudo_masks.py --method boxcaseg's path).
 
     python benchmarks/bench_boxcaseg.py [--iters 1000] [--crop 128] [--out output/bench_boxcaseg]
     python benchmarks/bench_boxcaseg.py --variants all --weights output/bench_boxcaseg  # re-evaluate, no training
@@ -72,7 +72,7 @@ def train(config, opts):
 
 def predict(cfg, model, dicts):
     """image_id → (N, s, s) float32 fused probabilities of the image's non-crowd boxes."""
-    from wsis.data.boxcaseg_mapper import BoxCasegCropMapper
+    from wsis.methods.boxcaseg.mapper import BoxCasegCropMapper
 
     mapper = BoxCasegCropMapper(cfg, is_train=False)
     with torch.no_grad():
@@ -80,7 +80,7 @@ def predict(cfg, model, dicts):
 
 
 def proxy_records(dicts, probs, drop_threshold=0.95, merge=True, threshold=0.5):
-    from wsis.pseudo.proxy_masks import proxy_record
+    from wsis.methods.boxcaseg.proxy_masks import proxy_record
 
     out = {}
     for d in dicts:
@@ -105,7 +105,7 @@ def scores(records, gt):
 def baselines(dicts):
     from wsis.core.boxes import annotation_extent
     from wsis.pseudo.records import image_record, read_image
-    from wsis.pseudo.wsps.grabcut import grabcut_box
+    from wsis.methods.wsps.grabcut import grabcut_box
 
     fill, grab = {}, {}
     for d in dicts:
@@ -133,7 +133,7 @@ def calibrate(cfg, model, dicts, thresholds):
 def generation_throughput(config, opts, weights, dicts, workers):
     from wsis.data.pseudo_store import make_provenance
     from wsis.data.weak import to_box_supervision
-    from wsis.engine.boxcaseg import BoxCasegProxyGenerator
+    from wsis.methods.boxcaseg.generator import BoxCasegProxyGenerator
     from wsis.pseudo import run_generator
 
     boxes = to_box_supervision(dicts)
@@ -167,7 +167,7 @@ def main(argv=None):
 
     from detectron2.data import DatasetCatalog
 
-    import wsis.engine  # noqa: F401  (registers datasets and the meta-architecture)
+    import wsis.modeling  # noqa: F401  (registers datasets and the meta-architecture)
 
     os.makedirs(args.out, exist_ok=True)
     gt = {name: DatasetCatalog.get(name) for name in DATASETS}

@@ -14,6 +14,7 @@ import time
 
 from wsis.data.coco_weak import load_coco_instances
 from wsis.data.pseudo_store import make_provenance
+import wsis.methods.generators  # noqa: F401  (registers the generators)
 from wsis.pseudo import build_generator, run_generator
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "coco_tiny")

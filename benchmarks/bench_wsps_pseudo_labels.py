@@ -32,9 +32,10 @@ from wsis.data.weak import to_box_supervision
 from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
 from wsis.pseudo import run_generator
 from wsis.core.boxes import annotation_extent
-from wsis.pseudo.wsps import WSPSGenerator, box_states, fuse
+from wsis.methods.wsps.fusion import box_states, fuse
+from wsis.methods.wsps.generator import WSPSGenerator
 from wsis.pseudo.records import image_record, read_image
-from wsis.pseudo.wsps.grabcut import grabcut_box
+from wsis.methods.wsps.grabcut import grabcut_box
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 ROWS = ["box-fill", "GrabCut (plain, rect init)", "GrabCut (core-seeded)", "proposal (best IoU)",

@@ -4,7 +4,6 @@ import os
 
 import pytest
 
-from wsis.data.pseudo_store import PseudoMaskError
 
 from conftest import load_tool
 
@@ -21,17 +20,18 @@ def test_quickstart_job_on_real_data(coco_tiny, tmp_path):
     saved = json.load(open(out / "metrics.json"))
     assert saved["num_images"] == 80 and saved["num_instances"] == 804  # 815 annotations, 11 crowds
     # box-fill covers every GT pixel of its box: recall is high, IoU is what boxes give (~0.59 on coco_tiny val)
-    assert 0.5 < saved["mean_iou"] < 0.7 and saved["pixel_recall"] > 0.85
-    assert metrics["mean_iou"] == saved["mean_iou"]
+    assert 0.5 < saved["kept/mean_iou"] < 0.7 and saved["pixel_recall"] > 0.85
+    assert metrics["kept/mean_iou"] == saved["kept/mean_iou"]
     # a second run with the same settings keeps the file; other settings are refused unless --overwrite;
     # --overwrite regenerates identical bytes
     before = (out / "pseudo_masks.json").read_bytes()
     again = load_tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
                                                  "--no-progress", "--num-vis", "0", "--method", "boxfill"])
-    assert again["mean_iou"] == saved["mean_iou"]
-    with pytest.raises(PseudoMaskError, match="other settings.*overwrite"):
+    assert again["kept/mean_iou"] == saved["kept/mean_iou"]
+    with pytest.raises(SystemExit, match="other settings.*overwrite"):
         load_tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
-                                         "--no-progress", "--method", "boxfill", "--param", 'overlap="smallest"'])
+                                         "--no-progress", "--method", "boxfill", "WSIS.PSEUDO.BOXFILL.OVERLAP",
+                                         "smallest"])
     load_tool("make_pseudo_masks").main(["--json", coco_tiny[0], "--images", coco_tiny[1], "--out", str(out),
                                      "--no-progress", "--overwrite", "--num-vis", "0", "--method", "boxfill"])
     assert (out / "pseudo_masks.json").read_bytes() == before

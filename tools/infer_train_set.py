@@ -2,7 +2,7 @@
 """
 Run a trained checkpoint on a registered (training) dataset and save its instance predictions for the next WSPS
 round (§3.4): Detectron2's ``instances_predictions.pth`` format, a list of ``{"image_id", "instances": [COCO-style
-results with RLE "segmentation", dataset category ids]}``, which ``tools/wsps_refine_round.py`` reads.
+results with RLE "segmentation", dataset category ids]}``, which ``tools/make_pseudo_masks.py --method wsps_round`` reads.
 
     python tools/infer_train_set.py --config-file configs/quick_schedules/proxy_mask_rcnn_coco_tiny_instant_test.yaml \
         --dataset coco_tiny_train_box --out output/round1/instances_predictions.pth MODEL.WEIGHTS output/model_final.pth
@@ -58,6 +58,7 @@ def main(argv=None):
     from detectron2.evaluation import inference_on_dataset
     from detectron2.utils.logger import setup_logger
 
+    import wsis.modeling  # noqa: F401  (registers every wsis model part and builtin dataset)
     from wsis.config import add_wsis_config
     from wsis.engine import WSISTrainer
 

@@ -1,46 +1,36 @@
 #!/usr/bin/env python
 """
-BoxCaseg stage 2 (§3.4): proxy masks of every training box from a trained BoxCaseg model, merged ("smaller object
-better") and dropped (proxy box agreement), written to the pseudo-mask store for a Proxy Mask R-CNN.
+Deprecated: use ``tools/make_pseudo_masks.py --method boxcaseg --config-file CFG ... MODEL.WEIGHTS CKPT``.
 
-    python tools/make_proxy_masks.py --config-file projects/BoxCaseg/configs/boxcaseg_coco_tiny_instant_test.yaml \
-        --weights output/boxcaseg_coco_tiny_instant_test/model_final.pth --split train \
-        --out output/boxcaseg_coco_tiny_instant_test/proxy_masks_train [--workers 2] [WSIS.BOXCASEG.DROP_THRESHOLD 0.9]
-
-Writes, like tools/make_pseudo_masks.py: pseudo_masks.json (instance ``score`` = proxy box agreement, dropped masks
-``valid: false``), metrics.json (quality when the json has masks), vis/, skipped.json, semantic/ with
---save-semantic. Resumes after a kill; the result does not depend on --workers. Needs detectron2.
+Kept so that wsis 0.1 commands still run: ``--weights W`` becomes ``MODEL.WEIGHTS W``, ``--device D`` becomes
+``MODEL.DEVICE D`` (both after the other overrides; the device defaults to the config's), the split defaults to train; the command is printed and run.
 """
 import argparse
-import logging
-import os
+import re
+import sys
 
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, run_job, start_job
-
-logger = logging.getLogger("wsis.make_proxy_masks")
-DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "coco_tiny")
+CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")  # the old overrides, e.g. WSIS.BOXCASEG.DROP_THRESHOLD
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", required=True, help="the BoxCaseg model's config")
-    p.add_argument("--weights", required=True, help="its checkpoint (model_final.pth)")
-    add_source_arguments(p, DEFAULT_ROOT, "train")
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="cpu")
-    add_job_arguments(p)
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. WSIS.BOXCASEG.DROP_THRESHOLD 0.9")
-    return p.parse_args(argv)
+def translate(argv):
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--device")
+    old, rest = p.parse_known_args(argv)
+    first_opt = next((i for i, a in enumerate(rest) if CONFIG_KEY.match(a)), len(rest))
+    flags, opts = rest[:first_opt], rest[first_opt:]
+    if "--split" not in flags and "--json" not in flags:
+        flags = ["--split", "train", *flags]
+    device = ["MODEL.DEVICE", old.device] if old.device else []
+    return ["--method", "boxcaseg", *flags, *opts, "MODEL.WEIGHTS", old.weights, *device]
 
 
 def main(argv=None):
-    from wsis.engine.boxcaseg import BoxCasegProxyGenerator  # needs detectron2
+    argv = translate(sys.argv[1:] if argv is None else list(argv))
+    print("make_proxy_masks.py is deprecated; running: tools/make_pseudo_masks.py " + " ".join(argv), file=sys.stderr)
+    from wsis.cli import make_pseudo_masks as tool
 
-    args = parse_args(argv)
-    json_file, gt_dicts, box_dicts, meta = start_job(args)
-    # one torch thread per process: the output is then the same for any --workers (parallelism = workers)
-    generator = BoxCasegProxyGenerator(args.config_file, args.opts, args.weights, threads=1, device=args.device)
-    return run_job(args, "boxcaseg", generator, json_file, gt_dicts, box_dicts, meta)
+    return tool.main(argv)
 
 
 if __name__ == "__main__":

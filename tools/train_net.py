@@ -13,6 +13,7 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
+import wsis.modeling  # noqa: F401  (registers every wsis model part, loader and builtin dataset)
 from wsis.config import add_wsis_config
 from wsis.engine import WSISTrainer
 

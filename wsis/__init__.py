@@ -4,4 +4,4 @@
 explicitly: ``import wsis.modeling`` (heads), ``import wsis.data.datasets`` (builtin datasets), ``wsis.engine`` (trainer).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

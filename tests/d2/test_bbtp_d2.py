@@ -18,9 +18,10 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 
 from wsis.config import add_wsis_config  # noqa: E402
 from wsis.data.mapper import WeakDatasetMapper  # noqa: E402
+import wsis.modeling  # noqa: E402,F401  (registers the heads)
 from wsis.engine import WSISTrainer  # noqa: E402
 from wsis.evaluation.evaluators import InstanceAPrEvaluator  # noqa: E402
-from wsis.layers import DenseCRFParams  # noqa: E402
+from wsis.core.crf import DenseCRFParams  # noqa: E402
 
 from conftest import REPO, SHARED_DATA  # noqa: E402
 
@@ -66,8 +67,8 @@ def test_mixed_batch_losses_and_gradients(loss, agnostic):
     x = torch.randn(3, 8, 14, 14, requires_grad=True)
     inst = _head_inputs([True, False, False])
     if loss == "boxinst":
-        from wsis.modeling.losses.box_supervised import rgb_to_lab
-        from wsis.structures import PerImageField
+        from wsis.core.color import rgb_to_lab
+        from wsis.core.fields import PerImageField
 
         img = torch.zeros(3, 32, 32, dtype=torch.uint8)
         img[0, :, :8] = 255  # a red left half: colour edges at the box border
@@ -196,7 +197,7 @@ def test_crf_path_with_a_set_mask_head():
 def test_dense_crf_zero_iterations_returns_the_input_exactly():
     import numpy as np
 
-    from wsis.layers import dense_crf
+    from wsis.core.crf import dense_crf
 
     rng = np.random.default_rng(0)
     probs = rng.random((3, 5, 7)).astype(np.float32)

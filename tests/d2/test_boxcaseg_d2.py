@@ -36,7 +36,7 @@ def _subset(tmp_path, split, n):
 
 
 def _cfg(path, opts):
-    import wsis.engine  # noqa: F401  (registers datasets, heads, meta-architectures)
+    import wsis.modeling  # noqa: F401  (registers datasets, heads, meta-architectures, loaders)
 
     cfg = add_wsis_config(get_cfg())
     cfg.merge_from_file(path)
@@ -110,19 +110,39 @@ def test_three_stages(tmp_path):
     assert res["num_instances"] == sum(not a["iscrowd"] for d in val for a in d["annotations"])
 
     # stage 2: proxy masks of the training boxes into the store; identical with 1 and 2 workers
-    common = ["--config-file", BOXCASEG, "--weights", str(weights), "--no-progress", "--num-vis", "1"]
-    metrics = load_tool("make_proxy_masks").main([*common, "--json", train_json, "--images", train_images,
-                                                  "--out", str(tmp_path / "p2"), "--workers", "2"])
+    tool = load_tool("make_pseudo_masks")
+    common = ["--method", "boxcaseg", "--config-file", BOXCASEG, "--no-progress", "--num-vis", "1",
+              "--json", train_json, "--images", train_images]
+    weights_opt = ["MODEL.WEIGHTS", str(weights)]
+    metrics = tool.main([*common, "--out", str(tmp_path / "p2"), "--workers", "2", *weights_opt])
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the generator runs with 1 thread in this process and must give the caller's count back
     try:
-        load_tool("make_proxy_masks").main([*common, "--json", train_json, "--images", train_images,
-                                            "--out", str(tmp_path / "p1"), "--workers", "1"])
+        tool.main([*common, "--out", str(tmp_path / "p1"), "--workers", "1", *weights_opt])
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
     store = tmp_path / "p2" / "pseudo_masks.json"
-    assert store.read_bytes() == (tmp_path / "p1" / "pseudo_masks.json").read_bytes()
+    single = store.read_bytes()
+    assert single == (tmp_path / "p1" / "pseudo_masks.json").read_bytes()
+    # scale-out: 2 shards merged, and one process per "device" under launch (2 CPU processes, gloo), give the
+    # same bytes as one run; the deprecated wsis 0.1 command too
+    shards = []
+    for i in range(2):
+        tool.main([*common, "--out", str(tmp_path / f"s{i}"), "--workers", "1", "--num-shards", "2",
+                   "--shard-index", str(i), *weights_opt])
+        shards.append(str(tmp_path / f"s{i}" / "pseudo_masks.json"))
+    assert all(open(f, "rb").read() != single for f in shards)
+    tool.main(["--merge", *shards, "--out", str(tmp_path / "merged.json")])
+    assert (tmp_path / "merged.json").read_bytes() == single
+    tool.main([*common, "--out", str(tmp_path / "launched"), "--workers", "1", "--num-gpus", "2", *weights_opt])
+    assert (tmp_path / "launched" / "pseudo_masks.json").read_bytes() == single
+    launched = json.loads((tmp_path / "launched" / "metrics.json").read_text())
+    assert launched["num_images"] == 4 and launched["all/mean_iou"] == metrics["all/mean_iou"]
+    load_tool("make_proxy_masks").main(["--config-file", BOXCASEG, "--weights", str(weights), "--no-progress",
+                                        "--json", train_json, "--images", train_images, "--out", str(tmp_path / "old"),
+                                        "--workers", "1"])
+    assert (tmp_path / "old" / "pseudo_masks.json").read_bytes() == single
     provenance, records = load_pseudo_masks(str(store))
     assert metrics["num_images"] == 4 and provenance["method"] == "boxcaseg"
     gt = {a["id"]: a for d in DatasetCatalog.get("boxcaseg_test_train_box") for a in d["annotations"]}
@@ -135,8 +155,8 @@ def test_three_stages(tmp_path):
             assert not outside.any(), "a proxy mask stays inside its box"
             assert 0.0 <= inst["score"] <= 1.0 and inst["valid"] == (inst["score"] > 0.95 and m.any())
     # the evaluator of stage 1 and the generator of stage 2 make the same masks: the val store scores what test() said
-    load_tool("make_proxy_masks").main([*common, "--json", val_json, "--images", val_images,
-                                        "--out", str(tmp_path / "pv"), "--workers", "1"])
+    tool.main(["--method", "boxcaseg", "--config-file", BOXCASEG, "--no-progress", "--json", val_json, "--images",
+               val_images, "--out", str(tmp_path / "pv"), "--workers", "1", *weights_opt])
     _, val_records = load_pseudo_masks(str(tmp_path / "pv" / "pseudo_masks.json"))
     direct = evaluate_pseudo_masks(mark_all_valid(val_records), val)
     assert res["all/mean_iou"] == pytest.approx(direct["mean_iou"])
@@ -275,7 +295,7 @@ def test_proxy_generator_takes_checkpoint_urls(tmp_path):
     from detectron2.utils.file_io import PathManager
     from iopath.common.file_io import PathHandler
 
-    from wsis.engine.boxcaseg import BoxCasegProxyGenerator
+    from wsis.methods.boxcaseg.generator import BoxCasegProxyGenerator
 
     class _Mirror(PathHandler):
         def _get_supported_prefixes(self):
@@ -307,7 +327,7 @@ def test_proxy_generator_takes_checkpoint_urls(tmp_path):
 
 
 def test_proxy_inputs_honour_bbox_mode():
-    from wsis.data.boxcaseg_mapper import BoxCasegCropMapper
+    from wsis.methods.boxcaseg.mapper import BoxCasegCropMapper
 
     mapper = BoxCasegCropMapper(_cfg(BOXCASEG, []), is_train=False)  # (registers the builtin datasets)
     d = DatasetCatalog.get("coco_tiny_val")[0]

@@ -9,7 +9,7 @@ pytest.importorskip("detectron2")
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
-import wsis.engine  # noqa: E402,F401  (registers everything)
+import wsis.modeling  # noqa: E402,F401  (registers everything)
 from wsis.config import add_wsis_config  # noqa: E402
 
 from conftest import REPO  # noqa: E402

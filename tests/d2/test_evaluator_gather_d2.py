@@ -20,7 +20,7 @@ def _apr_inputs():
     from detectron2.data import DatasetCatalog
     from detectron2.structures import Instances
 
-    from wsis.evaluation.masks import to_bool_mask
+    from wsis.core.masks import to_bool_mask
 
     out = []
     for k, d in enumerate(DatasetCatalog.get("coco_tiny_val")[:8]):
@@ -75,7 +75,7 @@ def _proxy_dataset():
 
 def _evaluators():
     import wsis.data.datasets  # noqa: F401
-    from wsis.engine.boxcaseg import ProxyMaskEvaluator
+    from wsis.methods.boxcaseg.evaluator import ProxyMaskEvaluator
     from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator
 
     return [(InstanceAPrEvaluator("coco_tiny_val"), _apr_inputs()),

@@ -13,7 +13,7 @@ from PIL import Image  # noqa: E402
 
 import wsis.data.datasets  # noqa: E402,F401
 from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator  # noqa: E402
-from wsis.evaluation.masks import to_bool_mask  # noqa: E402
+from wsis.core.masks import to_bool_mask  # noqa: E402
 from wsis.evaluation.panoptic_quality import panoptic_rgb_to_id  # noqa: E402
 
 from conftest import SHARED_DATA  # noqa: E402

@@ -12,8 +12,8 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 
 import wsis.modeling  # noqa: E402,F401
 from wsis.config import add_wsis_config  # noqa: E402
-from wsis.modeling.roi_heads.proxy_mask_head import weak_mask_targets  # noqa: E402
-from wsis.structures import PerImageField  # noqa: E402
+from wsis.methods.proxy_mask_rcnn.losses import weak_mask_targets  # noqa: E402
+from wsis.core.fields import PerImageField  # noqa: E402
 
 
 def _cfg(agnostic=False):

@@ -20,8 +20,8 @@ from wsis.data.build import get_weak_train_dicts  # noqa: E402
 from wsis.data.coco_weak import load_coco_instances  # noqa: E402
 from wsis.data.mapper import WeakDatasetMapper  # noqa: E402
 from wsis.data.pseudo_store import PseudoMaskWriter, attach_pseudo_masks, encode_mask, make_provenance  # noqa: E402
-from wsis.modeling.roi_heads.proxy_mask_head import weak_mask_targets  # noqa: E402
-from wsis.structures import PerImageField, PerInstanceField  # noqa: E402
+from wsis.methods.proxy_mask_rcnn.losses import weak_mask_targets  # noqa: E402
+from wsis.core.fields import PerImageField, PerInstanceField  # noqa: E402
 
 from conftest import write_coco  # noqa: E402
 
@@ -220,7 +220,7 @@ def test_fields_concatenate_with_instances_cat():
 
 def test_trainer_takes_loaders_and_evaluators_from_the_registry():
     from wsis.engine import LOADERS_REGISTRY, WeakInstanceLoaders, get_loaders
-    from wsis.engine.boxcaseg import BoxCasegCropLoaders
+    from wsis.methods.boxcaseg.loaders import BoxCasegCropLoaders
 
     cfg = add_wsis_config(get_cfg())
     assert get_loaders(cfg) is WeakInstanceLoaders

@@ -16,7 +16,7 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 from wsis.config import add_wsis_config  # noqa: E402
 from wsis.data.build import get_weak_train_dicts  # noqa: E402
 from wsis.data.mapper import WeakDatasetMapper  # noqa: E402
-import wsis.engine  # noqa: E402,F401  (registers the datasets and heads)
+import wsis.modeling  # noqa: E402,F401  (registers the datasets and heads)
 
 from conftest import REPO, SHARED_DATA  # noqa: E402
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from wsis.data import pseudo_store
+from wsis.data.pseudo_store import writer as store_writer
 from wsis.data.pseudo_store import (
     PseudoMaskError,
     PseudoMaskWriter,
@@ -251,7 +251,7 @@ def test_add_accepts_numpy_scalars_and_bytes_counts(tmp_path):
     assert records[3]["instances"][0]["segmentation"] == make_record(3)["instances"][0]["segmentation"]
 
 
-@pytest.mark.skipif(pseudo_store.fcntl is None, reason="needs POSIX file locks")
+@pytest.mark.skipif(store_writer.fcntl is None, reason="needs POSIX file locks")
 def test_second_writer_on_the_same_output_is_refused(tmp_path):
     path = str(tmp_path / "pm.json")
     writer = PseudoMaskWriter(path, PROVENANCE)

@@ -10,7 +10,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from wsis.evaluation.ap_r import InstanceAPAccumulator, average_precision, match_predictions
-from wsis.evaluation.masks import to_rle
+from wsis.core.masks import to_rle
 
 
 def box_mask(y0, y1, x0, x1, shape=(10, 10)):

@@ -3,7 +3,7 @@ import pickle
 import numpy as np
 import pytest
 
-from wsis.evaluation.masks import to_rle
+from wsis.core.masks import to_rle
 from wsis.evaluation.pseudo_quality import (
     PseudoInstanceQualityAccumulator,
     PseudoPixelQualityAccumulator,

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from wsis.data.pseudo_store import decode_mask
-from wsis.pseudo import BoxFillGenerator, build_generator, paint_smallest_last
+from wsis.core.merge import paint_smallest_last
+from wsis.pseudo import BoxFillGenerator, build_generator
 from wsis.core.boxes import pixel_extent
 
 

@@ -9,8 +9,8 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, PolygonMasks, polygons_to_bitmask
 
-from wsis.modeling.losses.box_supervised import rgb_to_lab
-from wsis.structures import PerImageField, PerInstanceField
+from wsis.core.color import rgb_to_lab
+from wsis.core.fields import PerImageField, PerInstanceField
 
 __all__ = ["WeakDatasetMapper", "weak_annotations_to_instances"]
 
@@ -72,8 +72,8 @@ class WeakDatasetMapper(DatasetMapper):
       none) instead of failing or dropping them;
     * transforms the per-image ``"ignore_mask"`` (RLE: pixels of no instance) and each annotation's own
       ``"ignore_segmentation"`` (RLE) with the image, and attaches ``gt_ignore``: a
-      :class:`~wsis.structures.PerImageField` of the image region when no instance has its own, else a
-      :class:`~wsis.structures.PerInstanceField` of each instance's own region ∪ the image's, so an overlap ignored
+      :class:`~wsis.core.fields.PerImageField` of the image region when no instance has its own, else a
+      :class:`~wsis.core.fields.PerInstanceField` of each instance's own region ∪ the image's, so an overlap ignored
       for one instance stays a negative for the others; ``dataset_dict["ignore_mask"]`` is the (H, W) bool image
       region;
     * recomputes boxes from masks (Detectron2's ``recompute_boxes``: on by default with ``MASK_ON`` and crop

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from wsis.utils.io import atomic_write_json
+from wsis.core.io import atomic_write_json
 
 WEAK_MODES = ("box", "tag", "semi_images", "semi_instances")
 

@@ -1,5 +1,5 @@
-"""Detectron2 glue: the trainer and the registry of each method's loaders and evaluators. Importing it registers every
-wsis model part and builtin dataset."""
+"""Detectron2 glue: the trainer and the registry of each method's loaders and evaluators. It imports no method:
+``import wsis.modeling`` registers them."""
 from .loaders import LOADERS_REGISTRY, WeakInstanceLoaders, get_loaders
 from .trainer import WSISTrainer, build_evaluators
 

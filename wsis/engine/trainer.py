@@ -2,9 +2,7 @@
 from detectron2.engine import DefaultTrainer
 
 import wsis.data.datasets  # noqa: F401  (registers builtin datasets)
-import wsis.modeling  # noqa: F401  (registers heads)
 
-from . import boxcaseg  # noqa: F401  (registers BoxCaseg's loaders)
 from .loaders import default_output_folder, get_loaders
 
 __all__ = ["WSISTrainer", "build_evaluators"]
@@ -20,6 +18,8 @@ class WSISTrainer(DefaultTrainer):
     Detectron2's trainer whose loaders and evaluators come from the method's :data:`wsis.engine.LOADERS_REGISTRY`
     entry: weak annotations + pseudo masks (``WSIS.DATA.PSEUDO_MASKS``) read by ``WeakDatasetMapper`` and the
     papers' metrics for R-CNN-style models; mixed box/salient crops and proxy-mask quality for ``BoxCaseg``.
+    The engine imports no method: ``import wsis.modeling`` first, which registers every method's model parts and
+    loaders (``tools/train_net.py`` does).
     """
 
     @classmethod

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import pycocotools.mask as mask_util
 
-from .masks import segmentation_shape, to_rle
+from wsis.core.masks import segmentation_shape, to_rle
 
 __all__ = [
     "InstanceAPAccumulator",

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .masks import to_bool_mask
+from wsis.core.masks import to_bool_mask
 
 __all__ = ["PseudoInstanceQualityAccumulator", "PseudoPixelQualityAccumulator", "masked_iou"]
 

@@ -1,14 +1,14 @@
 """
-Pseudo-mask synthesis from weak labels (detectron2-free).
+Pseudo-mask generation (detectron2-free): the generator registry (:mod:`.registry`), the resumable, sharded runner
+(:func:`run_generator`), the box-fill baseline and the job every generation command runs (:mod:`.job`).
 
 A generator is a picklable callable ``generator(dataset_dict) -> image record`` (the record format of
-:mod:`wsis.data.pseudo_store`), registered in :data:`PSEUDO_MASK_GENERATORS` by name; :func:`run_generator`
-runs one over a dataset with workers, progress, resume and a report of skipped bad inputs.
+:mod:`wsis.data.pseudo_store`); the methods' generators live in their packages (``wsis.methods.<m>.generator``)
+and register by import (``import wsis.methods.generators``).
 """
 from .box_fill import BoxFillGenerator
-from .build import PSEUDO_MASK_GENERATORS, build_generator, register_generator
-from .merge import paint_smallest_last
+from .registry import PSEUDO_MASK_GENERATOR_REGISTRY, build_generator, generator_from_config, register_generator
 from .runner import run_generator
-from . import wsps  # noqa: E402  registers "wsps" and "wsps_round"
 
-__all__ = ["BoxFillGenerator", "PSEUDO_MASK_GENERATORS", "build_generator", "register_generator", "paint_smallest_last", "run_generator"]
+__all__ = ["BoxFillGenerator", "PSEUDO_MASK_GENERATOR_REGISTRY", "build_generator", "generator_from_config",
+           "register_generator", "run_generator"]

@@ -3,8 +3,8 @@ import numpy as np
 
 from wsis.core.boxes import annotation_box, annotation_extent
 
-from .build import register_generator
-from .merge import paint_smallest_last
+from .registry import register_generator
+from wsis.core.merge import paint_smallest_last
 from .records import image_record
 
 
@@ -25,6 +25,11 @@ class BoxFillGenerator:
         if overlap not in ("keep", "smallest"):
             raise ValueError(f"overlap must be 'keep' or 'smallest', got {overlap!r}")
         self.params = {"overlap": overlap}
+
+    @classmethod
+    def from_config(cls, cfg, metadata=None):
+        """From ``WSIS.PSEUDO.BOXFILL`` (:func:`wsis.pseudo.config.add_pseudo_config`)."""
+        return cls(overlap=cfg.WSIS.PSEUDO.BOXFILL.OVERLAP)
 
     def __call__(self, dataset_dict):
         h, w = dataset_dict["height"], dataset_dict["width"]

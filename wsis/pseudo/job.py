@@ -1,20 +1,18 @@
 """
-The outputs every pseudo-mask command writes next to its store (``tools/make_pseudo_masks.py``,
-``tools/wsps_refine_round.py``): the skip report, quality figures, overlay pictures and semantic label maps.
+The job every pseudo-mask command runs (``tools/make_pseudo_masks.py``): its source dataset, its shard, the
+resumable run of a generator into a store, and the outputs next to it (:mod:`.outputs`); in one process, with
+workers, or one shard per process under detectron2's ``launch``.
 """
 import logging
 import os
 import sys
 
-import cv2
-
-from wsis import __version__
 from wsis.data.coco_weak import load_coco_instances
-from wsis.data.pseudo_store import load_pseudo_masks, make_provenance, source_hash_of_file
+from wsis.data.pseudo_store import make_provenance, source_hash_of_file
 from wsis.data.weak import to_box_supervision
-from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks
-from wsis.utils.io import atomic_write_json
-from wsis.utils.visualize import draw_pseudo_masks
+
+from .outputs import write_job_outputs
+from .shards import merge_shards, shard_dicts, shard_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -30,29 +28,17 @@ def add_source_arguments(parser, default_root, default_split):
 
 
 def add_job_arguments(parser):
-    """The options every pseudo-mask command shares: workers, overlays, semantic maps, overwrite, progress."""
+    """The options every pseudo-mask command shares: workers, shards, overlays, semantic maps, overwrite, progress."""
     parser.add_argument("--save-semantic", action="store_true", help="also write semantic/<image_id>.png label maps")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes (default: the number of CPUs, %(default)s; the output does not depend on it)")
+    parser.add_argument("--num-shards", type=int, default=1,
+                        help="split the images into this many shards (by sorted image id), one store each; merge "
+                             "them with --merge (default: %(default)s)")
+    parser.add_argument("--shard-index", type=int, default=0, help="the shard this run makes (0-based)")
     parser.add_argument("--num-vis", type=int, default=8, help="overlay pictures to write (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming / refusing")
     parser.add_argument("--no-progress", action="store_true")
-
-
-def parse_key_values(pairs, option="--param"):
-    """``["key=json value", ...]`` → dict; a malformed pair exits with a message naming the option."""
-    import json
-
-    out = {}
-    for kv in pairs:
-        key, sep, value = kv.partition("=")
-        try:
-            if not sep or not key:
-                raise ValueError("expected KEY=VALUE")
-            out[key] = json.loads(value)
-        except ValueError as e:
-            sys.exit(f"error: {option} {kv!r}: {e} (values are json, e.g. 5, 0.5, '\"none\"', '{{\"a\": 1}}')")
-    return out
 
 
 def start_job(args):
@@ -75,79 +61,74 @@ def load_source(args):
     return json_file, gt_dicts, to_box_supervision(gt_dicts), meta
 
 
-def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta, **provenance_extra):
+def job_provenance(method, generator, json_file):
+    """The provenance of a job's store: method, parameters, the source json and its sha256, and the generator's
+    ``provenance_extra`` (e.g. the predictions a round starts from)."""
+    return make_provenance(method, generator.params, source=os.path.abspath(json_file),
+                           source_hash=source_hash_of_file(json_file), **getattr(generator, "provenance_extra", {}))
+
+
+def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta):
     """
-    The whole job of a pseudo-mask command: run ``generator`` over ``box_dicts`` into ``<args.out>/pseudo_masks.json``
-    (provenance: method, parameters, the source json and its sha256, ``provenance_extra``; workers, progress,
-    resume, overwrite from :func:`add_job_arguments`), then :func:`write_job_outputs`.
+    The whole job of a pseudo-mask command: run ``generator`` over shard ``args.shard_index`` of ``args.num_shards``
+    of ``box_dicts`` (all of them by default) into ``<args.out>/pseudo_masks.json`` (provenance:
+    :func:`job_provenance`, plus the shard; workers, progress, resume, overwrite from :func:`add_job_arguments`),
+    then :func:`wsis.pseudo.outputs.write_job_outputs` on that shard's images.
 
     Returns:
         dict: the contents of ``metrics.json``.
     """
     from .runner import run_generator
 
-    provenance = make_provenance(method, generator.params, source=os.path.abspath(json_file),
-                                 source_hash=source_hash_of_file(json_file), **provenance_extra)
+    num_shards, shard_index = getattr(args, "num_shards", 1), getattr(args, "shard_index", 0)
+    box_dicts = shard_dicts(box_dicts, num_shards, shard_index)
+    provenance = shard_provenance(job_provenance(method, generator, json_file), num_shards, shard_index)
     os.makedirs(args.out, exist_ok=True)
     out_file = os.path.join(args.out, "pseudo_masks.json")
     skipped = run_generator(box_dicts, generator, out_file, provenance, workers=args.workers,
                             progress=not args.no_progress, overwrite=args.overwrite)
-    return write_job_outputs(args.out, out_file, skipped, box_dicts, gt_dicts, meta["thing_classes"], args.num_vis,
-                             args.save_semantic, {"method": method, "params": generator.params, "source": json_file,
-                                                  **provenance_extra})
+    return _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
 
 
-def write_job_outputs(out_dir, store_file, skipped, box_dicts, gt_dicts, thing_classes, num_vis=8,
-                      save_semantic=False, info=None):
+def _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator):
+    ids = {d["image_id"] for d in box_dicts}
+    info = {k: v for k, v in provenance.items() if k not in ("wsis_version", "source_hash")}
+    return write_job_outputs(args.out, out_file, skipped, box_dicts, [d for d in gt_dicts if d["image_id"] in ids],
+                             meta["thing_classes"], args.num_vis, args.save_semantic, info,
+                             getattr(generator, "quality_hint", None))
+
+
+def run_distributed_job(args, method, generator, json_file, gt_dicts, box_dicts, meta):
     """
-    Args:
-        out_dir (str): the job's folder. store_file (str): the pseudo-mask store the job wrote.
-        skipped (list[tuple]): ``(image_id, reason)`` from :func:`wsis.pseudo.run_generator`.
-        box_dicts (list[dict]): what the generator saw. gt_dicts (list[dict]): the same images with their masks,
-            when the source has masks (quality figures are computed only then).
-        thing_classes (list[str]): class names for the overlays. num_vis (int): overlays to draw.
-        save_semantic (bool): also write ``semantic/<image_id>.png`` (:mod:`wsis.pseudo.wsps.semantic`).
-        info (dict): added to ``metrics.json`` (method, parameters, source).
-
-    Writes ``skipped.json`` (if any image was skipped), ``metrics.json``, ``vis/<image_id>.jpg`` and optionally
-    ``semantic/``. An image absent from the store counts as skipped even when the store was already complete
-    (a re-run that found nothing to do keeps the earlier ``skipped.json``).
+    :func:`run_job` in each process of detectron2's ``launch``: rank r of W makes shard r of W into
+    ``<args.out>/shards/rank<r>/``; after a barrier the main process merges them into ``<args.out>/pseudo_masks.json``
+    (:func:`wsis.pseudo.shards.merge_shards`, the same bytes as one process) and writes the job's outputs.
+    Every rank resumes its own shard after a kill.
 
     Returns:
-        dict: the contents of ``metrics.json``.
+        dict: the contents of ``metrics.json`` on the main process, None on the others.
     """
-    _, records = load_pseudo_masks(store_file, box_dicts)
-    num_skipped = sum(d["image_id"] not in records for d in box_dicts)
-    skipped_file = os.path.join(out_dir, "skipped.json")
-    if skipped:
-        atomic_write_json([{"image_id": i, "reason": r} for i, r in skipped], skipped_file, indent=1)
-    elif not num_skipped and os.path.exists(skipped_file):
-        os.remove(skipped_file)
+    from detectron2.utils import comm
 
-    metrics = {}
-    if any("segmentation" in a for d in gt_dicts for a in d["annotations"]):
-        metrics.update(evaluate_pseudo_masks(records, gt_dicts))
-    metrics.update(info or {})
-    metrics.update({"num_images": len(records), "num_skipped": num_skipped, "wsis_version": __version__})
-    atomic_write_json(metrics, os.path.join(out_dir, "metrics.json"), indent=2)
+    from .runner import run_generator
 
-    vis_dir = os.path.join(out_dir, "vis")
-    os.makedirs(vis_dir, exist_ok=True)
-    by_id = {d["image_id"]: d for d in box_dicts}
-    for image_id in sorted(records)[:num_vis]:
-        image = cv2.imread(by_id[image_id]["file_name"], cv2.IMREAD_COLOR)
-        if image is None:
-            logger.warning(f"image id {image_id}: cannot read {by_id[image_id]['file_name']}, no overlay")
-            continue
-        cv2.imwrite(os.path.join(vis_dir, f"{image_id}.jpg"), draw_pseudo_masks(image, records[image_id], thing_classes))
-    if save_semantic:
-        from .wsps.semantic import write_semantic_pngs
-
-        write_semantic_pngs(records, os.path.join(out_dir, "semantic"))
-
-    logger.info(f"pseudo masks: {store_file}")
-    if any(isinstance(v, float) for v in metrics.values()):
-        logger.info("quality: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)))
-    if num_skipped:
-        logger.warning(f"{num_skipped} image(s) skipped, listed in {skipped_file}")
+    rank, world = comm.get_rank(), comm.get_world_size()
+    provenance = job_provenance(method, generator, json_file)
+    mine = shard_dicts(box_dicts, world, rank)
+    shard_file = os.path.join(args.out, "shards", f"rank{rank}", "pseudo_masks.json")
+    os.makedirs(os.path.dirname(shard_file), exist_ok=True)
+    skipped = run_generator(mine, generator, shard_file, shard_provenance(provenance, world, rank),
+                            workers=args.workers, progress=not args.no_progress and comm.is_main_process(),
+                            overwrite=args.overwrite)
+    skipped = sorted(s for part in comm.all_gather(skipped) for s in part)
+    metrics = None
+    if comm.is_main_process():
+        out_file = os.path.join(args.out, "pseudo_masks.json")
+        shard_files = [os.path.join(args.out, "shards", f"rank{r}", "pseudo_masks.json") for r in range(world)]
+        if world > 1:
+            merge_shards(shard_files, out_file, overwrite=True)
+        else:
+            os.replace(shard_files[0], out_file)
+        metrics = _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
+    comm.synchronize()
     return metrics

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 
 from wsis.core.boxes import annotation_box, xyxy_to_xywh
-from wsis.data.pseudo_store import encode_mask
+from wsis.core.masks import encode_mask
 
 
 def read_image(dataset_dict):

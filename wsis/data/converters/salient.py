@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from wsis.utils.io import atomic_write_json
+from wsis.core.io import atomic_write_json
 
 from .voc_sbd import ConversionError, coco_mask_fields
 

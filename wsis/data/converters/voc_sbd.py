@@ -38,8 +38,8 @@ import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
-from wsis.data.pseudo_store import encode_mask
-from wsis.utils.io import atomic_write_json
+from wsis.core.masks import encode_mask
+from wsis.core.io import atomic_write_json
 
 __all__ = [
     "VOC_CLASSES",

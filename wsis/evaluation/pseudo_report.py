@@ -1,0 +1,69 @@
+"""
+The quality report of a pseudo-mask store, as every pseudo-label command and evaluator shows it: figures over
+**every** GT instance first, so that dropped masks cannot hide (a store that drops 422 of 423 masks must not read
+"mean IoU 0.756"), then the kept masks' figures, labelled as such, and warnings.
+"""
+from .pseudo_eval import SIZES, evaluate_pseudo_masks, mark_all_valid
+
+__all__ = ["quality_report", "quality_summary", "quality_warnings", "SCORING", "INSTANCE_KEYS"]
+
+INSTANCE_KEYS = ("mean_iou", "class_mean_iou", "iou@0.5", "iou@0.75")
+#: How ``all/*`` scores the instances without a usable mask.
+SCORING = ("all/*: every GT instance; a dropped mask is scored as stored, a GT instance without a pseudo instance "
+           "as an empty mask (IoU 0); kept/*: only the masks stored valid (what trains the mask loss)")
+
+
+def quality_report(records, gt_dicts, num_classes=None):
+    """
+    Returns:
+        dict, in this order: ``all/<k>`` for k in :data:`INSTANCE_KEYS` and ``all/<size>/mean_iou`` /
+        ``all/<size>/num_instances`` (COCO sizes); ``kept_fraction`` (valid masks / GT instances),
+        ``pixel_coverage`` (GT instance pixels inside a valid mask); ``kept/*`` likewise; counts
+        (``num_instances`` = GT instances scored, ``num_kept``, ``num_dropped``, ``num_missing``,
+        ``num_gt_without_mask``); the pixel figures of the store as training sees it (``pixel_*``). Floats and
+        ints only (a Detectron2 evaluator's result); :data:`SCORING` says how ``all/*`` scores.
+    """
+    every = evaluate_pseudo_masks(mark_all_valid(records), gt_dicts, num_classes, missing="empty")
+    kept = evaluate_pseudo_masks(records, gt_dicts, num_classes)
+    total = every["num_instances"]
+    out = {}
+    for prefix, m in (("all", every), ("kept", kept)):
+        if prefix == "kept":
+            out["kept_fraction"] = kept["num_instances"] / total if total else 0.0
+            out["pixel_coverage"] = kept["pixel_coverage"]
+        out.update({f"{prefix}/{k}": m[k] for k in INSTANCE_KEYS})
+        for name, _, _ in SIZES:
+            out[f"{prefix}/{name}/mean_iou"] = m[f"{name}/mean_iou"]
+            out[f"{prefix}/{name}/num_instances"] = m[f"{name}/num_instances"]
+    out.update(num_instances=total, num_kept=kept["num_instances"], num_dropped=kept["num_invalid"],
+               num_missing=kept["num_missing"], num_gt_without_mask=kept["num_gt_without_mask"])
+    out.update({k: v for k, v in kept.items() if k.startswith("pixel_") and k != "pixel_coverage"})
+    return out
+
+
+def quality_warnings(report, hint="the generator's drop settings"):
+    """One line per problem: more than half of the GT instances without a valid mask, or none left."""
+    total, kept = report["num_instances"], report["num_kept"]
+    if not total:
+        return []
+    if kept == 0:
+        return [f"no valid pseudo mask remains ({report['num_dropped']} dropped, {report['num_missing']} missing of "
+                f"{total}): the mask loss gets no supervision; look at {hint}"]
+    if kept < total / 2:
+        return [f"{total - kept} of {total} GT instances ({1 - report['kept_fraction']:.0%}) have no valid pseudo "
+                f"mask; kept/* describes only {kept} masks and all/mean_iou is {report['all/mean_iou']:.3f}; look at "
+                f"{hint}"]
+    return []
+
+
+def quality_summary(report):
+    """The one log line of a report: all instances first, then the kept ones, labelled."""
+    total = report["num_instances"]
+    sizes = ", ".join(f"{n} {report[f'all/{n}/mean_iou']:.3f} ({report[f'all/{n}/num_instances']})"
+                      for n, _, _ in SIZES)
+    return (f"quality over all {total} GT instances (dropped masks as stored, missing as empty): "
+            + ", ".join(f"{k} {report[f'all/{k}']:.3f}" for k in INSTANCE_KEYS)
+            + f"; by size: {sizes}; kept {report['num_kept']} of {total} ({report['kept_fraction']:.1%}), pixel "
+            f"coverage {report['pixel_coverage']:.3f}; kept masks only: "
+            + ", ".join(f"{k} {report[f'kept/{k}']:.3f}" for k in INSTANCE_KEYS)
+            + f"; pixel precision {report.get('pixel_precision', 0.0):.3f}, recall {report.get('pixel_recall', 0.0):.3f}")

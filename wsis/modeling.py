@@ -1,0 +1,38 @@
+"""
+``import wsis.modeling`` registers every wsis head, meta-architecture and trainer entry with Detectron2's registries
+(``ROI_MASK_HEAD_REGISTRY``, ``META_ARCH_REGISTRY``, ``WSIS_LOADERS``) and the builtin datasets. ``tools/train_net.py``
+imports it; so does any project that builds wsis models from a config.
+
+Without detectron2 nothing is imported, and asking for one of the names below raises an ImportError that says so.
+"""
+import importlib
+import importlib.util
+
+_GLUE = {
+    "ProxyMaskRCNNConvUpsampleHead": "wsis.methods.proxy_mask_rcnn.roi_heads",
+    "BoxSupervisedMaskRCNNConvUpsampleHead": "wsis.methods.bbtp.roi_heads",
+    "GeneralizedRCNNWithMaskCRF": "wsis.methods.bbtp.meta_arch",
+    "BoxCaseg": "wsis.methods.boxcaseg.meta_arch",
+    "BoxCasegCropLoaders": "wsis.methods.boxcaseg.loaders",
+}
+__all__ = list(_GLUE)
+
+
+def _has_detectron2():
+    try:
+        return importlib.util.find_spec("detectron2") is not None
+    except (ImportError, ValueError):  # an import hook refused it, or a None entry in sys.modules
+        return False
+
+
+if _has_detectron2():
+    import wsis.data.datasets  # noqa: F401  (registers builtin datasets)
+
+    for _name, _module in _GLUE.items():
+        globals()[_name] = getattr(importlib.import_module(_module), _name)
+else:
+
+    def __getattr__(name):
+        if name in _GLUE:
+            raise ImportError(f"wsis.modeling.{name} needs detectron2; see README.md for the install command")
+        raise AttributeError(f"module 'wsis.modeling' has no attribute {name!r}")

@@ -1,4 +1,0 @@
-from .boxcaseg import BoxCaseg
-from .rcnn_mask_crf import GeneralizedRCNNWithMaskCRF
-
-__all__ = ["BoxCaseg", "GeneralizedRCNNWithMaskCRF"]

@@ -1,3 +1,0 @@
-from .image_field import PerImageField, PerInstanceField
-
-__all__ = ["PerImageField", "PerInstanceField"]
