@@ -44,7 +44,16 @@ import wsis.methods.generators  # noqa: F401  (registers every built-in generato
 from wsis.config import add_wsis_config
 from wsis.data.pseudo_store import PseudoMaskError
 from wsis.pseudo import PSEUDO_MASK_GENERATOR_REGISTRY, generator_from_config
-from wsis.pseudo.job import add_job_arguments, add_source_arguments, load_source, run_distributed_job, run_job, start_job
+from wsis.pseudo.job import (
+    add_job_arguments,
+    add_source_arguments,
+    job_info,
+    load_source,
+    run_distributed_job,
+    run_job,
+    setup_logging,
+    start_job,
+)
 from wsis.pseudo.outputs import write_job_outputs
 from wsis.pseudo.shards import merge_shards
 
@@ -92,7 +101,6 @@ def build_config(args):
         from fvcore.common.config import CfgNode
 
         cfg = CfgNode()
-        cfg.MODEL = CfgNode({"WEIGHTS": "", "DEVICE": "cpu"})
     add_wsis_config(cfg)
     if args.config_file:
         cfg.merge_from_file(args.config_file)
@@ -118,9 +126,8 @@ def merge(args):
     json_file, gt_dicts, box_dicts, meta = load_source(args)
     if os.path.abspath(json_file) != provenance["source"]:
         logger.warning(f"the shards were made from {provenance['source']}, not {json_file}; metrics use the latter")
-    info = {k: v for k, v in provenance.items() if k not in ("wsis_version", "source_hash")}
     return write_job_outputs(args.out, out_file, [], box_dicts, gt_dicts, meta["thing_classes"], args.num_vis,
-                             args.save_semantic, info)
+                             args.save_semantic, job_info(provenance))
 
 
 def run(args):
@@ -141,7 +148,7 @@ def main(argv=None):
     args.out = args.out or _default_out(args)
     try:
         if args.merge:
-            logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
+            setup_logging()
             return merge(args)
         if args.num_gpus * args.num_machines > 1:
             if args.num_shards > 1:

@@ -10,7 +10,7 @@ from .pseudo_quality import PseudoInstanceQualityAccumulator, PseudoPixelQuality
 SIZES = (("small", 0, 32 ** 2), ("medium", 32 ** 2, 96 ** 2), ("large", 96 ** 2, float("inf")))
 
 
-def evaluate_pseudo_masks(records, gt_dicts, num_classes=None, missing="skip"):
+def evaluate_pseudo_masks(records, gt_dicts, num_classes=None):
     """
     Quality of pseudo masks (``{image_id: record}`` from ``load_pseudo_masks``) against the masks of ``gt_dicts``
     (``load_coco_instances(..., supervision="mask")``), paired by annotation id.
@@ -23,36 +23,57 @@ def evaluate_pseudo_masks(records, gt_dicts, num_classes=None, missing="skip"):
         ground truth without masks are not evaluated (``num_gt_without_mask`` counts the latter). Per COCO size
         (:data:`SIZES`, by GT mask area): ``<size>/mean_iou`` and ``<size>/num_instances``. ``pixel_coverage``:
         the fraction of GT instance pixels inside a valid pseudo mask (what supervises the mask loss).
-
-    Args:
-        missing (str): a GT instance without a pseudo instance: "skip" (counted in ``num_missing`` only) or
-            "empty" (scored as an empty mask, IoU 0; the images of ``gt_dicts`` without a record count too).
     """
-    if missing not in ("skip", "empty"):
-        raise ValueError(f"missing must be 'skip' or 'empty', got {missing!r}")
+    return score_pseudo_masks(records, gt_dicts, num_classes)[0]
+
+
+class _Instances:
+    """Instance IoUs overall and per COCO size."""
+
+    def __init__(self):
+        self.all = PseudoInstanceQualityAccumulator()
+        self.by_size = {name: PseudoInstanceQualityAccumulator() for name, _, _ in SIZES}
+
+    def add(self, area, *args, **kwargs):
+        self.all.add(*args, **kwargs)
+        self.by_size[next(n for n, lo, hi in SIZES if lo <= area < hi)].add(*args, **kwargs)
+
+    def summarize(self):
+        out = dict(self.all.summarize())
+        for name, acc in self.by_size.items():
+            size = acc.summarize()
+            out[f"{name}/mean_iou"], out[f"{name}/num_instances"] = size["mean_iou"], size["num_instances"]
+        return out
+
+
+def score_pseudo_masks(records, gt_dicts, num_classes=None):
+    """
+    One pass over the store and the ground truth, scored two ways.
+
+    Returns:
+        (kept, every): ``kept`` is :func:`evaluate_pseudo_masks`'s dict (the valid masks, as training sees them);
+        ``every`` holds its instance figures (``mean_iou``, ..., ``<size>/*``, ``num_instances``) over every GT
+        instance of ``gt_dicts``: a dropped mask scored as stored, a GT instance without a pseudo instance (also in
+        an image without a record) as an empty mask.
+    """
     by_id = {d["image_id"]: d for d in gt_dicts}
     if num_classes is None:
         num_classes = 1 + max([a["category_id"] for d in gt_dicts for a in d["annotations"]], default=0)
-    inst_acc = PseudoInstanceQualityAccumulator()
-    by_size = {name: PseudoInstanceQualityAccumulator() for name, _, _ in SIZES}
-    gt_pixels = covered = 0
+    kept, every = _Instances(), _Instances()
     pix_acc = PseudoPixelQualityAccumulator(num_classes + 1, ignore_label=IGNORE_LABEL, background_id=0)
-    missing_as_empty = missing == "empty"
-    num_missing = no_mask = 0
-    ids = sorted(set(records) | set(by_id)) if missing_as_empty else sorted(records)
-    for image_id in ids:
-        if image_id not in by_id:
-            continue
-        gt = by_id[image_id]
-        rec = records.get(image_id, {"image_id": image_id, "height": gt["height"], "width": gt["width"],
-                                     "ignore": None, "instances": []})  # an image without a record: all missing
+    gt_pixels = covered = num_missing = no_mask = 0
+    for image_id in sorted(by_id):
+        gt, rec = by_id[image_id], records.get(image_id)
         h, w = gt["height"], gt["width"]
-        pseudo = {i["annotation_id"]: i for i in rec["instances"] if i.get("annotation_id") is not None}
-        image_ignore = to_bool_mask(rec["ignore"]) if rec.get("ignore") else np.zeros((h, w), dtype=bool)
+        instances = rec["instances"] if rec else []
+        pseudo = {i["annotation_id"]: i for i in instances if i.get("annotation_id") is not None}
+        masks = [to_bool_mask(i["segmentation"]) for i in instances]  # decoded once per image
+        mask_of = {id(i): m for i, m in zip(instances, masks)}
+        image_ignore = to_bool_mask(rec["ignore"]) if rec and rec.get("ignore") else np.zeros((h, w), dtype=bool)
         gt_masks, gt_classes, crowd = [], [], np.zeros((h, w), dtype=bool)
         for a in gt["annotations"]:
             if "segmentation" not in a:
-                no_mask += 1
+                no_mask += rec is not None
                 continue
             m = to_bool_mask(a["segmentation"], h, w)
             if a.get("iscrowd", 0):
@@ -60,41 +81,38 @@ def evaluate_pseudo_masks(records, gt_dicts, num_classes=None, missing="skip"):
                 continue
             gt_masks.append(m)
             gt_classes.append(a["category_id"])
-            p = pseudo.get(a["id"])
+            area, p = int(np.count_nonzero(m)), pseudo.get(a["id"])
             if p is None:
-                num_missing += 1
-                if missing_as_empty:
-                    p = {"segmentation": np.zeros((h, w), dtype=bool), "valid": True}
-                else:
-                    continue
+                num_missing += rec is not None
+                every.add(area, np.zeros((h, w), dtype=bool), m, a["category_id"],
+                          ignore=image_ignore if image_ignore.any() else None)
+                continue
             ign = image_ignore | (to_bool_mask(p["ignore"]) if p.get("ignore") else False)
-            args = (p["segmentation"] if p["valid"] else None, m, a["category_id"])
-            kwargs = dict(ignore=ign if ign.any() else None, valid=p["valid"])
-            inst_acc.add(*args, **kwargs)
-            area = int(np.count_nonzero(m))
-            by_size[next(n for n, lo, hi in SIZES if lo <= area < hi)].add(*args, **kwargs)
+            ign = ign if ign.any() else None
+            every.add(area, mask_of[id(p)], m, a["category_id"], ignore=ign)
+            kept.add(area, mask_of[id(p)] if p["valid"] else None, m, a["category_id"], ignore=ign,
+                     valid=p["valid"])
+        if rec is None:  # not in the store: only the every-instance figures see this image
+            continue
         gt_fg = np.zeros((h, w), dtype=bool)
         for m in gt_masks:
             gt_fg |= m
         valid_fg = np.zeros((h, w), dtype=bool)
-        for i in rec["instances"]:
+        for i, mask in zip(instances, masks):
             if i["valid"]:
-                valid_fg |= to_bool_mask(i["segmentation"])
+                valid_fg |= mask
         gt_pixels += int(np.count_nonzero(gt_fg))
         covered += int(np.count_nonzero(gt_fg & valid_fg))
         pix_acc.add(semantic_from_record(rec, instance_ignore="ignore", dtype=np.int64),
                     semantic_map(gt_masks, gt_classes, h, w, crowd))
-    out = dict(inst_acc.summarize())
+    out = kept.summarize()
     pix = pix_acc.summarize()
     for k in ("precision", "recall", "fraction_ignored", "miou"):
         out[f"pixel_{k}"] = pix[k]
-    for name, acc in by_size.items():
-        size = acc.summarize()
-        out[f"{name}/mean_iou"], out[f"{name}/num_instances"] = size["mean_iou"], size["num_instances"]
     out["pixel_coverage"] = covered / gt_pixels if gt_pixels else 0.0
     out["num_missing"] = num_missing
     out["num_gt_without_mask"] = no_mask
-    return out
+    return out, every.summarize()
 
 
 def mark_all_valid(records):

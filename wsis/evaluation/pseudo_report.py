@@ -3,7 +3,7 @@ The quality report of a pseudo-mask store, as every pseudo-label command and eva
 **every** GT instance first, so that dropped masks cannot hide (a store that drops 422 of 423 masks must not read
 "mean IoU 0.756"), then the kept masks' figures, labelled as such, and warnings.
 """
-from .pseudo_eval import SIZES, evaluate_pseudo_masks, mark_all_valid
+from .pseudo_eval import SIZES, score_pseudo_masks
 
 __all__ = ["quality_report", "quality_summary", "quality_warnings", "SCORING", "INSTANCE_KEYS"]
 
@@ -23,8 +23,7 @@ def quality_report(records, gt_dicts, num_classes=None):
         ``num_gt_without_mask``); the pixel figures of the store as training sees it (``pixel_*``). Floats and
         ints only (a Detectron2 evaluator's result); :data:`SCORING` says how ``all/*`` scores.
     """
-    every = evaluate_pseudo_masks(mark_all_valid(records), gt_dicts, num_classes, missing="empty")
-    kept = evaluate_pseudo_masks(records, gt_dicts, num_classes)
+    kept, every = score_pseudo_masks(records, gt_dicts, num_classes)
     total = every["num_instances"]
     out = {}
     for prefix, m in (("all", every), ("kept", kept)):

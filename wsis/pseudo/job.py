@@ -41,9 +41,14 @@ def add_job_arguments(parser):
     parser.add_argument("--no-progress", action="store_true")
 
 
+def setup_logging():
+    """The console log of a pseudo-mask command."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
+
+
 def start_job(args):
     """Log to the console and load the source dataset (:func:`load_source`) of a pseudo-mask command."""
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     return load_source(args)
 
 
@@ -90,11 +95,15 @@ def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta):
     return _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
 
 
+def job_info(provenance):
+    """What ``metrics.json`` repeats of a store's provenance (method, parameters, source, shard, extras)."""
+    return {k: v for k, v in provenance.items() if k not in ("wsis_version", "source_hash")}
+
+
 def _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator):
     ids = {d["image_id"] for d in box_dicts}
-    info = {k: v for k, v in provenance.items() if k not in ("wsis_version", "source_hash")}
     return write_job_outputs(args.out, out_file, skipped, box_dicts, [d for d in gt_dicts if d["image_id"] in ids],
-                             meta["thing_classes"], args.num_vis, args.save_semantic, info,
+                             meta["thing_classes"], args.num_vis, args.save_semantic, job_info(provenance),
                              getattr(generator, "quality_hint", None))
 
 
@@ -125,10 +134,7 @@ def run_distributed_job(args, method, generator, json_file, gt_dicts, box_dicts,
     if comm.is_main_process():
         out_file = os.path.join(args.out, "pseudo_masks.json")
         shard_files = [os.path.join(args.out, "shards", f"rank{r}", "pseudo_masks.json") for r in range(world)]
-        if world > 1:
-            merge_shards(shard_files, out_file, overwrite=True)
-        else:
-            os.replace(shard_files[0], out_file)
+        merge_shards(shard_files, out_file, overwrite=True)
         metrics = _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
     comm.synchronize()
     return metrics

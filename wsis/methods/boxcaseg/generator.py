@@ -47,11 +47,12 @@ class BoxCasegProxyGenerator:
         if not os.path.isfile(local_copy):
             raise FileNotFoundError(f"--weights {weights}: no such checkpoint ({local_copy})")
         self.threads, self.device = int(threads), device
+        settings = proxy_settings(cfg)
         self.params = {"config": os.path.abspath(config_file), "opts": list(opts), "weights": self.weights,
-                       "weights_sha256": source_hash_of_file(local_copy), **proxy_settings(cfg),
+                       "weights_sha256": source_hash_of_file(local_copy), **settings,
                        "crop_size": cfg.WSIS.BOXCASEG.PROXY_CROP_SIZE, "alpha": cfg.MODEL.BOXCASEG.ALPHA,
                        "heads": cfg.MODEL.BOXCASEG.HEADS, "threads": int(threads)}
-        self.quality_hint = drop_hint(proxy_settings(cfg))
+        self.quality_hint = drop_hint(settings)
         self._model = None
 
     @classmethod
