@@ -1,6 +1,6 @@
 """
 ``import wsis.modeling`` registers every wsis head, meta-architecture and trainer entry with Detectron2's registries
-(``ROI_MASK_HEAD_REGISTRY``, ``META_ARCH_REGISTRY``, ``WSIS_LOADERS``) and the builtin datasets. ``tools/train_net.py``
+(``ROI_MASK_HEAD_REGISTRY``, ``META_ARCH_REGISTRY``, ``SEM_SEG_HEADS_REGISTRY``, ``WSIS_LOADERS``) and the builtin datasets. ``tools/train_net.py``
 imports it; so does any project that builds wsis models from a config.
 
 Without detectron2 nothing is imported, and asking for one of the names below raises an ImportError that says so.
@@ -14,6 +14,9 @@ _GLUE = {
     "GeneralizedRCNNWithMaskCRF": "wsis.methods.bbtp.meta_arch",
     "BoxCaseg": "wsis.methods.boxcaseg.meta_arch",
     "BoxCasegCropLoaders": "wsis.methods.boxcaseg.loaders",
+    "CAMClassifier": "wsis.methods.cam.meta_arch",
+    "CAMTagLoaders": "wsis.methods.cam.loaders",
+    "IgnoreAwareSemSegFPNHead": "wsis.methods.cam.sem_seg_head",
 }
 __all__ = list(_GLUE)
 

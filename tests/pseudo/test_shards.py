@@ -1,13 +1,18 @@
 """Scale-out: a deterministic split by image id, one resumable store per shard, and a merge that gives the bytes of a
 single run; refused merges name the file."""
 import json
+import os
+import pathlib
 
 import pytest
 
-from wsis.data.pseudo_store import PseudoMaskError, load_pseudo_masks
-from wsis.pseudo.shards import merge_shards, shard_dicts, shard_provenance
+from wsis.data.cue_store import CueStoreError, load_cues
+from wsis.data.pseudo_store import PseudoMaskError, load_pseudo_masks, make_provenance
+from wsis.pseudo import run_generator
+from wsis.pseudo.shards import merge_cue_shards, merge_shards, shard_dicts, shard_provenance
 
 from conftest import load_tool
+from test_runner import CueMaps, cue_dicts, folder_bytes
 
 
 def _dicts(ids):
@@ -83,3 +88,53 @@ def test_wsps_shards_merge_to_the_bytes_of_one_run(tiny_coco, tmp_path):
     tool.main(["--merge", str(tmp_path / "s0" / "pseudo_masks.json"), str(tmp_path / "s1" / "pseudo_masks.json"),
                "--out", str(tmp_path / "merged.json")])
     assert (tmp_path / "merged.json").read_bytes() == (tmp_path / "single" / "pseudo_masks.json").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------- cue-store shards
+def _cue_run(dicts, out, provenance, workers=1, num_shards=1, shard_index=0):
+    mine = shard_dicts(dicts, num_shards, shard_index)
+    assert run_generator(mine, CueMaps(), str(out), shard_provenance(provenance, num_shards, shard_index),
+                         workers=workers, progress=False, store="cues") == []
+    return str(out)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cue_shards_merge_to_the_bytes_of_one_run(tmp_path, workers):
+    dicts, prov = cue_dicts(), make_provenance("cam", CueMaps.params, source="toy", source_hash="0")
+    want = folder_bytes(_cue_run(dicts, tmp_path / "single", prov))
+    shards = [_cue_run(dicts, tmp_path / f"s{i}", prov, workers, 3, i) for i in range(3)]
+    assert [len(load_cues(s)[1]) for s in shards] == [14, 13, 13]
+    provenance, entries = merge_cue_shards(list(reversed(shards)), str(tmp_path / "merged"))
+    assert folder_bytes(tmp_path / "merged") == want
+    assert provenance == load_cues(str(tmp_path / "single"))[0]
+    assert entries == load_cues(str(tmp_path / "single"))[1]
+    merge_shards(shards, str(tmp_path / "merged"), overwrite=True, store="cues")  # the one implementation
+    assert folder_bytes(tmp_path / "merged") == want
+
+
+def test_cue_merge_refuses_missing_repeated_foreign_and_damaged_shards(tmp_path):
+    dicts, prov = cue_dicts(12), make_provenance("cam", CueMaps.params, source="toy", source_hash="0")
+    shards = [_cue_run(dicts, tmp_path / f"s{i}", prov, 1, 3, i) for i in range(3)]
+    out = str(tmp_path / "merged")
+    with pytest.raises(CueStoreError, match=r"shard\(s\) \[2\] of 3 missing"):
+        merge_cue_shards(shards[:2], out)
+    with pytest.raises(CueStoreError, match="shard 0 is also"):
+        merge_cue_shards([shards[0], shards[0], shards[1]], out)
+    other = _cue_run(dicts, tmp_path / "o2", dict(prov, checkpoint="other.pth"), 1, 3, 2)
+    with pytest.raises(CueStoreError, match="o2: a shard of another run"):
+        merge_cue_shards([*shards[:2], other], out)
+    with pytest.raises(CueStoreError, match="single: not a shard store"):
+        merge_cue_shards([_cue_run(dicts, tmp_path / "single", prov)], out)
+    overlapping = _cue_run(dicts[1:], tmp_path / "t2", prov, 1, 3, 2)  # a shard of another split of the images
+    with pytest.raises(CueStoreError, match="t2: image id 10 is also in another shard"):
+        merge_cue_shards([*shards[:2], overlapping], out)
+    with pytest.raises(CueStoreError, match="is one of the shards"):
+        merge_cue_shards(shards, shards[1], overwrite=True)
+    assert not os.path.exists(out)
+    merge_cue_shards(shards, out)
+    with pytest.raises(CueStoreError, match="merged exists; pass --overwrite"):
+        merge_cue_shards(shards, out)
+    victim = sorted(pathlib.Path(shards[1], "maps").iterdir())[0]
+    victim.write_bytes(victim.read_bytes() + b"\0")
+    with pytest.raises(CueStoreError, match=f"{victim.name}: image_id=\\d+: the map file is corrupt"):
+        merge_cue_shards(shards, out, overwrite=True)

@@ -10,10 +10,11 @@ import os
 import cv2
 import numpy as np
 
+from .io import atomic_open
 from .masks import decode_mask
 from .merge import smallest_last_order
 
-__all__ = ["IGNORE_LABEL", "semantic_map", "semantic_from_record", "write_semantic_pngs"]
+__all__ = ["IGNORE_LABEL", "semantic_map", "semantic_from_record", "write_label_png", "write_semantic_pngs"]
 
 IGNORE_LABEL = 255
 
@@ -68,10 +69,29 @@ def semantic_from_record(record, instance_ignore="class", dtype=np.uint8):
     return semantic_map(masks, classes, h, w, ignore if ignore.any() else None, dtype=dtype)
 
 
+def write_label_png(label, path):
+    """
+    Write an (H, W) uint8 label map as a PNG, atomically (:func:`wsis.core.io.atomic_open`: a reader never sees half a
+    file).
+
+    Raises:
+        ValueError: if ``label`` is not a 2-d uint8 array. OSError: naming ``path`` if PNG encoding fails.
+    """
+    label = np.asarray(label)
+    if label.ndim != 2 or label.dtype != np.uint8:
+        raise ValueError(f"label must be an (H, W) uint8 map, got {label.shape} {label.dtype} for {path}")
+    try:
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(label))
+    except cv2.error as e:
+        raise OSError(f"cannot encode {path} as PNG: {e}") from e
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with atomic_open(path, "wb") as f:
+        f.write(buf.tobytes())
+
+
 def write_semantic_pngs(records, folder):
     """Write ``<image_id>.png`` (:func:`semantic_from_record`, uint8) for each record of ``{image_id: record}``."""
     os.makedirs(folder, exist_ok=True)
     for image_id in sorted(records):
-        path = os.path.join(folder, f"{image_id}.png")
-        if not cv2.imwrite(path, semantic_from_record(records[image_id])):
-            raise OSError(f"cannot write {path}")
+        write_label_png(semantic_from_record(records[image_id]), os.path.join(folder, f"{image_id}.png"))

@@ -1,10 +1,11 @@
 """Detectron2 glue: training dicts with pseudo masks attached, and the weak-label train loader."""
 import logging
 
-from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data import DatasetCatalog, build_detection_train_loader, get_detection_dataset_dicts
 
 from .mapper import WeakDatasetMapper
 from .pseudo_store import attach_pseudo_masks, load_pseudo_masks
+from .semantic_labels import attach_semantic_labels
 
 __all__ = ["get_weak_train_dicts", "build_weak_train_loader"]
 
@@ -17,8 +18,26 @@ def get_weak_train_dicts(cfg):
     (``mask_valid``, per-instance and per-image ignore regions): one file per ``DATASETS.TRAIN`` entry (same order),
     or one file for all of them (their image ids must then be unique across the sets). Instances no file covers
     train on their registered masks only with ``WSIS.DATA.KEEP_GT_MASKS`` (logged), else on box and class only.
+    ``WSIS.DATA.SEMANTIC_LABELS`` folders give each image its ``sem_seg_file_name`` (a missing map is an error that
+    names the image).
     """
     names = list(cfg.DATASETS.TRAIN)
+    dicts = _get_pseudo_mask_dicts(cfg, names)
+    folders = list(cfg.WSIS.DATA.get("SEMANTIC_LABELS", ()))
+    if not folders:
+        return dicts
+    if len(folders) not in (1, len(names)):
+        raise ValueError(f"WSIS.DATA.SEMANTIC_LABELS has {len(folders)} folders for {len(names)} training sets "
+                         f"{names}: give one folder for all of them, or one per DATASETS.TRAIN entry")
+    if len(folders) == 1:
+        return attach_semantic_labels(dicts, folders[0])
+    folder_of = {}
+    for name, folder in zip(names, folders):
+        folder_of.update({d["image_id"]: folder for d in DatasetCatalog.get(name)})
+    return [attach_semantic_labels([d], folder_of[d["image_id"]])[0] for d in dicts]
+
+
+def _get_pseudo_mask_dicts(cfg, names):
     files = list(cfg.WSIS.DATA.PSEUDO_MASKS)
     if files and len(files) not in (1, len(names)):
         raise ValueError(

@@ -16,6 +16,10 @@ def add_weak_data_config(cfg):
     # the semi-supervised setting, which sets it explicitly; the count of such instances is logged. False (weak
     # training): every mask comes from WSIS.DATA.PSEUDO_MASKS, registered ones never leak in.
     d.KEEP_GT_MASKS = False
+    # Folders of semantic label maps <image_id>.png (uint8: 0 background, class + 1, 255 ignore; e.g. pseudo labels
+    # of tools/make_semantic_labels.py) attached to DATASETS.TRAIN as "sem_seg_file_name", for a SemanticSegmentor:
+    # one folder for all of DATASETS.TRAIN or one per entry (same order). Empty: the registered maps, if any.
+    d.SEMANTIC_LABELS = ()
     # The method's loaders and evaluators in WSISTrainer (a wsis.engine.LOADERS_REGISTRY name); "auto": the entry
     # that claims MODEL.META_ARCHITECTURE (BoxCaseg's crops for "BoxCaseg"), else "WeakInstanceLoaders".
     d.LOADERS = "auto"

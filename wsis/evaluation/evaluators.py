@@ -1,4 +1,4 @@
-"""Detectron2 glue: ``DatasetEvaluator``s around the pure accumulators (AP^r, PQ)."""
+"""Detectron2 glue: ``DatasetEvaluator``s around the pure accumulators (AP^r, PQ, multi-label classification)."""
 import json
 import logging
 import os
@@ -11,9 +11,10 @@ from detectron2.utils import comm
 from PIL import Image
 
 from .ap_r import InstanceAPAccumulator
+from .classification import multilabel_metrics
 from .panoptic_quality import PQAccumulator, panoptic_rgb_to_id
 
-__all__ = ["InstanceAPrEvaluator", "PanopticQualityEvaluator"]
+__all__ = ["InstanceAPrEvaluator", "PanopticQualityEvaluator", "MultiLabelClassificationEvaluator"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,3 +152,49 @@ class PanopticQualityEvaluator(DatasetEvaluator):
         logger.info(f"PQ on {self._dataset_name}: " + ", ".join(
             f"{k} {results[k]:.2f}" for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st") if k in results))
         return {"panoptic_seg": results}
+
+
+class MultiLabelClassificationEvaluator(DatasetEvaluator):
+    """
+    Multi-label image classification (:func:`wsis.evaluation.classification.multilabel_metrics`: mAP, F1,
+    precision, recall) of each output's ``"image_scores"`` (K,) against the inputs' ``"image_labels"`` (the image
+    tags; the test mapper keeps them). Results under ``"classification"`` in percent, on every rank.
+    """
+
+    def __init__(self, dataset_name, threshold=0.5, output_dir=None):
+        self._dataset_name = dataset_name
+        self._threshold = float(threshold)
+        self._output_dir = output_dir
+        self.reset()
+
+    def reset(self):
+        self._rows = []  # (image_id, scores (K,), tags)
+
+    def process(self, inputs, outputs):
+        for inp, out in zip(inputs, outputs):
+            if "image_labels" not in inp:
+                raise ValueError(f"{self._dataset_name}: image id {inp.get('image_id')} ({inp.get('file_name')}) has "
+                                 "no 'image_labels'; classification needs the image tags")
+            scores = out["image_scores"].detach().float().cpu().numpy()
+            self._rows.append((inp["image_id"], scores, list(inp["image_labels"])))
+
+    def evaluate(self):
+        rows = [r for part in comm.all_gather(self._rows) for r in part] if comm.get_world_size() > 1 else self._rows
+        rows = sorted({r[0]: r for r in rows}.values(), key=lambda r: r[0])
+        if not hasattr(MetadataCatalog.get(self._dataset_name), "thing_classes"):
+            DatasetCatalog.get(self._dataset_name)  # (lazily registered sets fill their classes when loaded)
+        names = MetadataCatalog.get(self._dataset_name).get("thing_classes", None)
+        num_classes = len(rows[0][1]) if rows else len(names or ())
+        scores = np.stack([r[1] for r in rows]) if rows else np.zeros((0, num_classes))
+        targets = np.zeros_like(scores)
+        for i, (image_id, _, tags) in enumerate(rows):
+            if any(not 0 <= t < num_classes for t in tags):
+                raise ValueError(f"{self._dataset_name}: image id {image_id} has tags {tags} outside 0..{num_classes - 1}")
+            targets[i, tags] = 1
+        metrics = multilabel_metrics(scores, targets, threshold=self._threshold,
+                                     class_names=names if names and len(names) == num_classes else None)
+        results = {k: (100.0 * v if k != "num_images" else v) for k, v in metrics.items()}
+        _save(self._output_dir, "classification.json", results)
+        logger.info(f"classification on {self._dataset_name} ({len(rows)} images): "
+                    + ", ".join(f"{k} {results[k]:.2f}" for k in ("mAP", "F1", "precision", "recall") if k in results))
+        return {"classification": results}

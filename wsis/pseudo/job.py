@@ -1,7 +1,7 @@
 """
-The job every pseudo-mask command runs (``tools/make_pseudo_masks.py``): its source dataset, its shard, the
-resumable run of a generator into a store, and the outputs next to it (:mod:`.outputs`); in one process, with
-workers, or one shard per process under detectron2's ``launch``.
+The job every pseudo-label command runs (``tools/make_pseudo_masks.py``, ``tools/make_cues.py``): its source
+dataset, its shard, the resumable run of a generator into a store (pseudo masks or cues), and the outputs next to
+it (:mod:`.outputs`); in one process, with workers, or one shard per process under detectron2's ``launch``.
 """
 import logging
 import os
@@ -73,15 +73,26 @@ def job_provenance(method, generator, json_file):
                            source_hash=source_hash_of_file(json_file), **getattr(generator, "provenance_extra", {}))
 
 
-def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta):
+def _store_path(out, store_name):
+    return os.path.join(out, store_name) if store_name else out
+
+
+def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta, store=None,
+            store_name="pseudo_masks.json", outputs=None):
     """
-    The whole job of a pseudo-mask command: run ``generator`` over shard ``args.shard_index`` of ``args.num_shards``
-    of ``box_dicts`` (all of them by default) into ``<args.out>/pseudo_masks.json`` (provenance:
+    The whole job of a pseudo-label command: run ``generator`` over shard ``args.shard_index`` of ``args.num_shards``
+    of ``box_dicts`` (all of them by default) into the store ``<args.out>/<store_name>`` (provenance:
     :func:`job_provenance`, plus the shard; workers, progress, resume, overwrite from :func:`add_job_arguments`),
-    then :func:`wsis.pseudo.outputs.write_job_outputs` on that shard's images.
+    then ``outputs`` on that shard's images.
+
+    Args:
+        store: the kind of store (:func:`wsis.pseudo.runner.store_kind`; default pseudo masks). store_name: the
+            store's name in ``args.out`` ("": ``args.out`` itself, e.g. a cue-store folder).
+        outputs: ``outputs(args, store_path, skipped, dicts, gt_dicts, meta, provenance, generator) -> dict``
+            (default: :func:`wsis.pseudo.outputs.write_job_outputs` of the pseudo masks).
 
     Returns:
-        dict: the contents of ``metrics.json``.
+        dict: what ``outputs`` returns (the contents of ``metrics.json``).
     """
     from .runner import run_generator
 
@@ -89,10 +100,10 @@ def run_job(args, method, generator, json_file, gt_dicts, box_dicts, meta):
     box_dicts = shard_dicts(box_dicts, num_shards, shard_index)
     provenance = shard_provenance(job_provenance(method, generator, json_file), num_shards, shard_index)
     os.makedirs(args.out, exist_ok=True)
-    out_file = os.path.join(args.out, "pseudo_masks.json")
+    out_file = _store_path(args.out, store_name)
     skipped = run_generator(box_dicts, generator, out_file, provenance, workers=args.workers,
-                            progress=not args.no_progress, overwrite=args.overwrite)
-    return _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
+                            progress=not args.no_progress, overwrite=args.overwrite, store=store)
+    return (outputs or _outputs)(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
 
 
 def job_info(provenance):
@@ -107,15 +118,16 @@ def _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, gen
                              getattr(generator, "quality_hint", None))
 
 
-def run_distributed_job(args, method, generator, json_file, gt_dicts, box_dicts, meta):
+def run_distributed_job(args, method, generator, json_file, gt_dicts, box_dicts, meta, store=None,
+                        store_name="pseudo_masks.json", outputs=None):
     """
     :func:`run_job` in each process of detectron2's ``launch``: rank r of W makes shard r of W into
-    ``<args.out>/shards/rank<r>/``; after a barrier the main process merges them into ``<args.out>/pseudo_masks.json``
-    (:func:`wsis.pseudo.shards.merge_shards`, the same bytes as one process) and writes the job's outputs.
-    Every rank resumes its own shard after a kill.
+    ``<args.out>/shards/rank<r>/<store_name>``; after a barrier the main process merges them into
+    ``<args.out>/<store_name>`` (:func:`wsis.pseudo.shards.merge_shards`, the same bytes as one process) and writes
+    the job's outputs. Every rank resumes its own shard after a kill.
 
     Returns:
-        dict: the contents of ``metrics.json`` on the main process, None on the others.
+        dict: what ``outputs`` returns on the main process, None on the others.
     """
     from detectron2.utils import comm
 
@@ -124,17 +136,17 @@ def run_distributed_job(args, method, generator, json_file, gt_dicts, box_dicts,
     rank, world = comm.get_rank(), comm.get_world_size()
     provenance = job_provenance(method, generator, json_file)
     mine = shard_dicts(box_dicts, world, rank)
-    shard_file = os.path.join(args.out, "shards", f"rank{rank}", "pseudo_masks.json")
-    os.makedirs(os.path.dirname(shard_file), exist_ok=True)
+    shard_file = _store_path(os.path.join(args.out, "shards", f"rank{rank}"), store_name)
+    os.makedirs(os.path.join(args.out, "shards", f"rank{rank}"), exist_ok=True)
     skipped = run_generator(mine, generator, shard_file, shard_provenance(provenance, world, rank),
                             workers=args.workers, progress=not args.no_progress and comm.is_main_process(),
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, store=store)
     skipped = sorted(s for part in comm.all_gather(skipped) for s in part)
     metrics = None
     if comm.is_main_process():
-        out_file = os.path.join(args.out, "pseudo_masks.json")
-        shard_files = [os.path.join(args.out, "shards", f"rank{r}", "pseudo_masks.json") for r in range(world)]
-        merge_shards(shard_files, out_file, overwrite=True)
-        metrics = _outputs(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
+        out_file = _store_path(args.out, store_name)
+        shard_files = [_store_path(os.path.join(args.out, "shards", f"rank{r}"), store_name) for r in range(world)]
+        merge_shards(shard_files, out_file, overwrite=True, store=store)
+        metrics = (outputs or _outputs)(args, out_file, skipped, box_dicts, gt_dicts, meta, provenance, generator)
     comm.synchronize()
     return metrics

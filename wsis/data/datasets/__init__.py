@@ -1,5 +1,13 @@
 """Detectron2 glue: dataset registration. Importing this package registers wsis's builtin datasets."""
-from .register import register_coco_panoptic_from_json, register_coco_weak, register_salient_folder
+from .register import (
+    register_coco_panoptic_from_json,
+    register_coco_weak,
+    register_salient_folder,
+    register_semantic_ground_truth,
+    register_semantic_labels,
+)
 from . import builtin  # noqa: F401  (registers the builtin datasets)
+from .builtin import register_copy_paste
 
-__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json"]
+__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json",
+           "register_semantic_labels", "register_semantic_ground_truth", "register_copy_paste"]

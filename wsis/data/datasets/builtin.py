@@ -10,6 +10,11 @@ coco_tiny_train_box         the train images with boxes only (masks dropped)
 coco_tiny_train_tag         the train images with image-level tags only
 coco_tiny_train_semi50      masks on a seeded 50% of the train images, boxes on the rest
 coco_tiny_val_box           the val images with boxes only (input of pseudo-mask quality runs)
+coco_tiny_train|val_sem_seg the images with true semantic maps rasterised from their masks (0 background, class + 1,
+                            crowd 255) into $WSIS_CACHE/sem_seg (default ~/.cache/wsis) on first use
+copy_paste_train / _val     the controlled copy-paste set of tools/make_copy_paste.py in $WSIS_COPY_PASTE (default
+copy_paste_train_tag        datasets/copy_paste_coco_tiny): masks; tags only; true semantic maps (its semantic/ PNGs)
+copy_paste_train|val_sem_seg
 coco_panoptic_val100        100 COCO val2017 images with panoptic ground truth (80 things + 53 stuff)
 ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-object images
 ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
@@ -23,7 +28,13 @@ duts_tr_single              DUTS-TR ($WSIS_DATASETS/DUTS-TR/DUTS-TR-Image, .../D
 """
 import os
 
-from .register import register_coco_panoptic_from_json, register_coco_weak, register_salient_folder
+from .register import (
+    register_coco_panoptic_from_json,
+    register_coco_weak,
+    register_salient_folder,
+    register_semantic_ground_truth,
+    register_semantic_labels,
+)
 
 
 def _root():
@@ -40,6 +51,21 @@ def register_all_coco_tiny(root):
     register_coco_weak(
         "coco_tiny_train_semi50", ann.format("train"), img.format("train"), weak_mode="semi_images", fraction=0.5
     )
+    cache = os.path.expanduser(os.environ.get("WSIS_CACHE", os.path.join("~", ".cache", "wsis")))
+    for split in ("train", "val"):
+        register_semantic_ground_truth(f"coco_tiny_{split}_sem_seg", f"coco_tiny_{split}",
+                                       os.path.join(cache, "sem_seg", f"coco_tiny_{split}"))
+
+
+def register_copy_paste(root, prefix="copy_paste"):
+    """The copy-paste set written by ``tools/make_copy_paste.py --out root`` (wsis.data.synthetic)."""
+    for split in ("train", "val"):
+        ann, images = os.path.join(root, "annotations", f"instances_{split}.json"), os.path.join(root, split)
+        register_coco_weak(f"{prefix}_{split}", ann, images)
+        register_semantic_labels(f"{prefix}_{split}_sem_seg", f"{prefix}_{split}",
+                                 os.path.join(root, "semantic", split))
+    register_coco_weak(f"{prefix}_train_tag", os.path.join(root, "annotations", "instances_train.json"),
+                       os.path.join(root, "train"), supervision="tag")
 
 
 def register_all_coco_panoptic_val100(root):
@@ -84,6 +110,7 @@ def register_duts(root):
 
 _root_dir = _root()
 register_all_coco_tiny(_root_dir)
+register_copy_paste(os.path.expanduser(os.environ.get("WSIS_COPY_PASTE", os.path.join("datasets", "copy_paste_coco_tiny"))))
 if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations", "panoptic_val2017.json")):
     # Detectron2's panoptic registration reads nothing, but our metadata needs the json's categories.
     register_all_coco_panoptic_val100(_root_dir)

@@ -7,7 +7,8 @@ from detectron2.data.datasets.coco_panoptic import register_coco_panoptic
 from ..coco_weak import load_coco_instances
 from ..weak import derive_weak_dataset, to_box_supervision
 
-__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json"]
+__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json",
+           "register_semantic_labels", "register_semantic_ground_truth"]
 
 
 def register_coco_weak(
@@ -87,3 +88,46 @@ def register_coco_panoptic_from_json(name, image_root, panoptic_root, panoptic_j
         "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if not c["isthing"]},
     }
     register_coco_panoptic(name, meta, image_root, panoptic_root, panoptic_json)
+
+
+def _semantic_metadata(name, source_meta):
+    """sem_seg metadata for ``SemSegEvaluator``: background + the source's classes, ignore 255."""
+    from ..semantic_labels import semantic_classes
+
+    MetadataCatalog.get(name).set(stuff_classes=semantic_classes(source_meta.thing_classes), ignore_label=255,
+                                  evaluator_type="sem_seg", thing_classes=list(source_meta.thing_classes))
+
+
+def register_semantic_labels(name, source_name, folder, require_all=True):
+    """
+    Register ``name``: the dicts of the registered ``source_name`` with ``sem_seg_file_name`` =
+    ``<folder>/<image_id>.png`` (e.g. semantic pseudo labels from cues; :func:`wsis.data.semantic_labels.
+    attach_semantic_labels`), for a ``SemanticSegmentor``. Metadata: ``stuff_classes`` = background + the source's
+    ``thing_classes``, ``ignore_label`` 255, ``evaluator_type="sem_seg"``.
+    """
+    from ..semantic_labels import attach_semantic_labels
+
+    def load():
+        dicts = DatasetCatalog.get(source_name)
+        _semantic_metadata(name, MetadataCatalog.get(source_name))
+        return attach_semantic_labels(dicts, folder, require_all=require_all)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(evaluator_type="sem_seg", ignore_label=255, label_folder=folder)
+
+
+def register_semantic_ground_truth(name, source_name, folder):
+    """
+    Register ``name``: the registered instance set ``source_name`` with true label maps rasterised from its masks
+    into ``folder`` on first use (:func:`wsis.data.semantic_labels.write_semantic_ground_truth`; crowd → ignore),
+    evaluated by ``SemSegEvaluator`` (``evaluator_type="sem_seg"``).
+    """
+    from ..semantic_labels import write_semantic_ground_truth
+
+    def load():
+        dicts = DatasetCatalog.get(source_name)
+        _semantic_metadata(name, MetadataCatalog.get(source_name))
+        return write_semantic_ground_truth(dicts, folder)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(evaluator_type="sem_seg", ignore_label=255, label_folder=folder)
