@@ -31,10 +31,11 @@ GLUE = {
 #: Pure at import, detectron2 only inside a function that runs in a detectron2 setting.
 LAZY_GLUE = {
     "wsis.core.fields",  # crop_and_resize uses detectron2's ROIAlign (called by the mask heads)
-    "wsis.methods.boxcaseg.generator",  # builds the BoxCaseg model when it runs
     "wsis.methods.cam.generator",  # builds the CAM classifier when it runs
     "wsis.pseudo.job",  # run_distributed_job, under detectron2's launch
+    "wsis.pseudo.network",  # the base of generators that build a detectron2 model when they run
     "wsis.cli.make_pseudo_masks",  # detectron2's get_cfg (boxcaseg) and launch (--num-gpus)
+    "wsis.cli.make_cues",  # detectron2's get_cfg (the classifier's config) and launch (--num-gpus)
 }
 #: Imports every glue module when detectron2 is installed (by importlib), nothing of it without.
 REGISTRATION = {"wsis.modeling"}

@@ -322,7 +322,7 @@ def test_proxy_generator_takes_checkpoint_urls(tmp_path):
     if d is not None and os.path.isfile(d["file_name"]):
         rec = gen(d)
         assert len(rec["instances"]) == sum(not a["iscrowd"] for a in d["annotations"])
-    with pytest.raises(FileNotFoundError, match="--weights wsistest-mirror://missing.pth"):
+    with pytest.raises(FileNotFoundError, match="MODEL.WEIGHTS wsistest-mirror://missing.pth"):
         BoxCasegProxyGenerator(BOXCASEG, [], "wsistest-mirror://missing.pth")
 
 

@@ -75,8 +75,8 @@ def write_cue_outputs(out_dir, store_dir, skipped, dicts, gt_dicts, num_classes,
     skipped_file = os.path.join(out_dir, "skipped.json")
     if skipped:
         atomic_write_json([{"image_id": i, "reason": r} for i, r in skipped], skipped_file, indent=1)
-    gt = [d for d in gt_dicts if d["image_id"] in ids and any("segmentation" in a for a in d["annotations"])]
-    if gt:
+    gt = [d for d in gt_dicts if d["image_id"] in ids]
+    if any("segmentation" in a for d in gt for a in d["annotations"]):  # a json with masks: every image scored
         loc = cue_localization(store, gt, num_classes)
         metrics.update({k: v for k, v in loc.items() if k != "num_images"}, num_scored_images=loc["num_images"])
         logger.info(f"cue mIoU (best threshold) {loc['cues/best_miou']:.3f} at {loc['cues/best_threshold']:.2f}; "
