@@ -344,3 +344,51 @@ def test_cues_store_resume_shards_and_labels(tag_data, tmp_path):
     with pytest.raises(SystemExit, match="other cues or settings"):
         make_semantic_labels.main(["--cues", str(out), "--json", json_file, "--images", images, "--out",
                                    str(labels), "--no-progress", "WSIS.CAM.LABELS", "wsps"])
+
+
+def test_panoptic_semantic_maps_things_and_stuff(tmp_path, monkeypatch):
+    from conftest import SHARED_DATA
+
+    from wsis.data.datasets import register_panoptic_semantic
+
+    if not os.path.isdir(os.path.join(SHARED_DATA, "coco_panoptic_val100")):
+        pytest.skip("no shared data")
+    import wsis.data.datasets  # noqa: F401
+
+    if "pan_sem_test" in DatasetCatalog.list():
+        DatasetCatalog.remove("pan_sem_test")
+        MetadataCatalog.remove("pan_sem_test")
+    register_panoptic_semantic("pan_sem_test", "coco_panoptic_val100", str(tmp_path / "pan"))
+    dicts = DatasetCatalog.get("pan_sem_test")
+    md = MetadataCatalog.get("pan_sem_test")
+    assert len(dicts) == 100 and len(md.stuff_classes) == 134 and md.stuff_classes[0] == "background"
+    stuff_names = set(MetadataCatalog.get("coco_panoptic_val100").stuff_classes[80:])
+    seen = set()
+    for d in dicts[:5]:
+        lab = cv2.imread(d["sem_seg_file_name"], cv2.IMREAD_UNCHANGED)
+        assert lab.shape == cv2.imread(d["pan_seg_file_name"]).shape[:2] and 0 not in np.unique(lab)
+        seen |= {md.stuff_classes[v] for v in np.unique(lab) if v != 255}
+    assert seen & stuff_names and seen - stuff_names  # things and stuff both labelled
+
+
+def test_irnet_classifier_config():
+    """Base-CAM.yaml is IRNet's network: ResNet-50 at stride 16 (dilated res5), stem + res2 + res3 frozen, 10x LR."""
+    from detectron2.modeling import build_model
+
+    from wsis.engine import WSISTrainer
+
+    import wsis.modeling  # noqa: F401
+
+    cfg = add_wsis_config(get_cfg())
+    cfg.merge_from_file(os.path.join(REPO, "projects", "CAM", "configs", "cam_R_50_coco_tiny.yaml"))
+    cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", ""])
+    model = build_model(cfg)
+    assert model.backbone.output_shape()["res5"].stride == 16 and model.head.classifier.weight.shape == (80, 2048, 1, 1)
+    frozen = {n.split(".")[1] for n, p in model.named_parameters() if n.startswith("backbone.") and not p.requires_grad}
+    trained = {n.split(".")[1] for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad}
+    assert frozen == {"stem", "res2", "res3"} and trained == {"res4", "res5"}
+    opt = WSISTrainer.build_optimizer(cfg, model)
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs[id(model.head.classifier.weight)] == pytest.approx(1.0)  # 0.1 × 10
+    x = torch.randint(0, 255, (3, 96, 128), dtype=torch.uint8)
+    assert model.eval().cues(x, [3, 7]).shape == (2, 24, 32)  # stride 4 of 96 x 128

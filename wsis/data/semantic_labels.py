@@ -86,7 +86,7 @@ def semantic_from_panoptic(ids, segments_info, category_to_label):
     The label map of a COCO panoptic segmentation (things and stuff).
 
     Args:
-        ids (ndarray): (H, W) int segment ids (:func:`wsis.evaluation.panoptic_rgb_to_id` of the PNG).
+        ids (ndarray): (H, W) int segment ids (:func:`wsis.core.panoptic.panoptic_rgb_to_id` of the PNG).
         segments_info (list[dict]): ``{"id", "category_id", "iscrowd"}`` per segment.
         category_to_label (dict): category id → label (e.g. contiguous id over things + stuff).
 

@@ -23,28 +23,9 @@ import numpy as np
 
 __all__ = ["PQAccumulator", "panoptic_rgb_to_id", "panoptic_id_to_rgb", "VOID_ID"]
 
+from wsis.core.panoptic import _OFFSET, VOID_ID, panoptic_id_to_rgb, panoptic_rgb_to_id  # noqa: F401  (re-exported)
+
 logger = logging.getLogger(__name__)
-
-#: Segment id of void / unlabelled pixels (COCO panoptic format).
-VOID_ID = 0
-_OFFSET = 256 * 256 * 256  # ids fit in 24 bits (three 8-bit channels)
-
-
-def panoptic_rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    """Decode a COCO panoptic PNG: ``HxWx3`` uint8 (R, G, B) -> ``HxW`` int64 ids, id = R + 256 G + 65536 B."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"Expected an HxWx3 RGB array, got shape {rgb.shape}")
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
-
-
-def panoptic_id_to_rgb(ids: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`panoptic_rgb_to_id`: ``HxW`` ids in [0, 2^24) -> ``HxWx3`` uint8."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.size and (ids.min() < 0 or ids.max() >= _OFFSET):
-        raise ValueError(f"Panoptic ids must lie in [0, {_OFFSET}), got range [{ids.min()}, {ids.max()}]")
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
 
 
 class PQAccumulator:

@@ -36,7 +36,6 @@ Writing is resumable like the pseudo-mask store: each finished image's npz is wr
 entry is appended, flushed and fsync'ed as one line of the journal ``cues.json.partial.jsonl``, whose first line holds
 the provenance; finalizing writes ``cues.json`` and removes the journal. One writer per store (an OS lock).
 """
-import contextlib
 import hashlib
 import io
 import re
@@ -45,7 +44,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from wsis.data.pseudo_store.format import PseudoMaskError, _check_int, _dumps, _normalize_provenance
+from wsis.data.store_format import _check_int, _dumps
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "INDEX_NAME", "JOURNAL_NAME", "MAPS_DIR", "CueStoreError", "cue_map_shape"]
 
@@ -63,26 +62,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 class CueStoreError(ValueError):
     """A cue store's index, journal, map file or record is malformed, or does not match its dataset."""
-
-
-@contextlib.contextmanager
-def _cue_errors():
-    """The pseudo-mask store's shared checks, raising this store's error type."""
-    try:
-        yield
-    except PseudoMaskError as e:
-        raise CueStoreError(str(e)) from e
-
-
-def _int(value, what, where):
-    with _cue_errors():
-        return _check_int(value, what, where)
-
-
-def _provenance(provenance, where):
-    """Validated and normalised as the pseudo-mask store's provenance (a JSON round trip)."""
-    with _cue_errors():
-        return _normalize_provenance(provenance, where)
 
 
 def cue_map_shape(height, width, stride):
@@ -103,7 +82,7 @@ def _size(mapping, where):
     for key in ("height", "width", "stride"):
         if key not in mapping:
             raise CueStoreError(f"{where}: no {key!r}")
-        out[key] = _int(mapping[key], key, where)
+        out[key] = _check_int(mapping[key], key, where, CueStoreError)
         if out[key] <= 0:
             raise CueStoreError(f"{where}: {key} must be positive, got {out[key]}")
     return out
@@ -116,7 +95,7 @@ def _classes(classes, where):
         classes = classes.tolist()
     if not isinstance(classes, (list, tuple)):
         raise CueStoreError(f"{where}: classes must be a list of ints, got {type(classes).__name__}")
-    classes = [_int(c, "a class id", where) for c in classes]
+    classes = [_check_int(c, "a class id", where, CueStoreError) for c in classes]
     if any(c < 0 for c in classes):
         raise CueStoreError(f"{where}: class ids must be non-negative (contiguous ids), got {classes}")
     if len(set(classes)) != len(classes):
@@ -130,7 +109,7 @@ def _image_where(mapping, where, kind):
         raise CueStoreError(f"{where}: {kind} must be a dict, got {type(mapping).__name__}")
     if "image_id" not in mapping:
         raise CueStoreError(f"{where}: {kind} has no 'image_id'")
-    image_id = _int(mapping["image_id"], "image_id", where)
+    image_id = _check_int(mapping["image_id"], "image_id", where, CueStoreError)
     return image_id, f"{where}: image_id={image_id}"
 
 
@@ -220,15 +199,6 @@ def _decode_npz(data, where):
 
 
 # ----------------------------------------------------------------------------------------------------------- index
-def _journal_header(provenance):
-    header = {"format": _JOURNAL_FORMAT, "format_version": FORMAT_VERSION, "provenance": provenance}
-    return (_dumps(header, sort_keys=True) + "\n").encode("ascii")
-
-
-def _entry_line(entry):
-    return (_dumps(entry) + "\n").encode("ascii")
-
-
 def _index_bytes(provenance, entries):
     """The canonical ``cues.json``: provenance keys sorted, images sorted by id, one per line."""
     head = f'{{"format":"{FORMAT}","format_version":{FORMAT_VERSION},"provenance":'

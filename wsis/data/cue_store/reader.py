@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from wsis.data.store_format import _check_against_dataset, _parse_store
+
 from .format import (
     FORMAT,
     FORMAT_VERSION,
@@ -12,7 +14,6 @@ from .format import (
     CueStoreError,
     _decode_npz,
     _normalize_entry,
-    _provenance,
     _sha256,
     cue_map_shape,
 )
@@ -45,45 +46,11 @@ def load_cues(out_dir, dataset_dicts=None, *, require_all=False):
                             f"{JOURNAL_NAME}: rerun it to resume and finalize" if unfinished else "")) from e
     except ValueError as e:
         raise CueStoreError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CueStoreError(f"{path}: not a wsis cue store (expected \"format\": \"{FORMAT}\")")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise CueStoreError(f"{path}: format_version {data.get('format_version')!r} is not supported "
-                            f"(this wsis reads version {FORMAT_VERSION})")
-    provenance = _provenance(data.get("provenance"), path)
-    if not isinstance(data.get("images"), list):
-        raise CueStoreError(f"{path}: \"images\" must be a list")
-    entries = {}
-    for i, raw in enumerate(data["images"]):
-        entry = _normalize_entry(raw, f"{path}: images[{i}]")
-        image_id = entry["image_id"]
-        if image_id in entries:
-            raise CueStoreError(f"{path}: image_id={image_id} appears more than once")
-        if entries and image_id < next(reversed(entries)):
-            raise CueStoreError(f"{path}: images[{i}]: image_id={image_id} is out of order (sorted by image_id)")
-        entries[image_id] = entry
-    if dataset_dicts is not None:
-        _check_against_dataset(path, entries, dataset_dicts, require_all)
-    elif require_all:
-        raise ValueError("require_all=True needs dataset_dicts")
+    provenance, entries = _parse_store(data, path, file_format=FORMAT, format_version=FORMAT_VERSION,
+                                       what="cue store", normalize=_normalize_entry, error=CueStoreError,
+                                       require_sorted=True)
+    _check_against_dataset(path, entries, dataset_dicts, require_all, what="cues", error=CueStoreError)
     return provenance, entries
-
-
-def _check_against_dataset(path, entries, dataset_dicts, require_all):
-    images = {d["image_id"]: d for d in dataset_dicts}
-    for image_id, entry in entries.items():
-        d = images.get(image_id)
-        if d is None:
-            raise CueStoreError(f"{path}: image_id={image_id} is not in the dataset ({len(images)} images)")
-        for key in ("height", "width"):
-            if key in d and int(d[key]) != entry[key]:
-                raise CueStoreError(f"{path}: image_id={image_id}: {key} is {entry[key]} in the cues but {d[key]} "
-                                    f"in the dataset ({d.get('file_name')})")
-    if require_all:
-        missing = sorted(set(images) - set(entries))
-        if missing:
-            raise CueStoreError(f"{path}: {len(missing)} of {len(images)} dataset images have no cues "
-                                f"(image_id={missing[:10]}{'...' if len(missing) > 10 else ''})")
 
 
 def read_cue_map(out_dir, entry):

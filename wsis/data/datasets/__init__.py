@@ -2,6 +2,7 @@
 from .register import (
     register_coco_panoptic_from_json,
     register_coco_weak,
+    register_panoptic_semantic,
     register_salient_folder,
     register_semantic_ground_truth,
     register_semantic_labels,
@@ -10,4 +11,5 @@ from . import builtin  # noqa: F401  (registers the builtin datasets)
 from .builtin import register_copy_paste
 
 __all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json",
-           "register_semantic_labels", "register_semantic_ground_truth", "register_copy_paste"]
+           "register_semantic_labels", "register_semantic_ground_truth", "register_panoptic_semantic",
+           "register_copy_paste"]

@@ -16,6 +16,8 @@ copy_paste_train / _val     the controlled copy-paste set of tools/make_copy_pas
 copy_paste_train_tag        datasets/copy_paste_coco_tiny): masks; tags only; true semantic maps (its semantic/ PNGs)
 copy_paste_train|val_sem_seg
 coco_panoptic_val100        100 COCO val2017 images with panoptic ground truth (80 things + 53 stuff)
+coco_panoptic_val100_sem_seg  the same as true semantic maps of things + stuff (contiguous + 1; void 255), written
+                            into $WSIS_CACHE/sem_seg on first use
 ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-object images
 ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
 ecssd_train_box             images 1-800, boxes only (tight box of the salient mask)
@@ -31,6 +33,7 @@ import os
 from .register import (
     register_coco_panoptic_from_json,
     register_coco_weak,
+    register_panoptic_semantic,
     register_salient_folder,
     register_semantic_ground_truth,
     register_semantic_labels,
@@ -51,10 +54,9 @@ def register_all_coco_tiny(root):
     register_coco_weak(
         "coco_tiny_train_semi50", ann.format("train"), img.format("train"), weak_mode="semi_images", fraction=0.5
     )
-    cache = os.path.expanduser(os.environ.get("WSIS_CACHE", os.path.join("~", ".cache", "wsis")))
     for split in ("train", "val"):
         register_semantic_ground_truth(f"coco_tiny_{split}_sem_seg", f"coco_tiny_{split}",
-                                       os.path.join(cache, "sem_seg", f"coco_tiny_{split}"))
+                                       os.path.join(_cache(), "sem_seg", f"coco_tiny_{split}"))
 
 
 def register_copy_paste(root, prefix="copy_paste"):
@@ -76,6 +78,12 @@ def register_all_coco_panoptic_val100(root):
         os.path.join(base, "annotations", "panoptic_val2017"),
         os.path.join(base, "annotations", "panoptic_val2017.json"),
     )
+    register_panoptic_semantic("coco_panoptic_val100_sem_seg", "coco_panoptic_val100",
+                               os.path.join(_cache(), "sem_seg", "coco_panoptic_val100"))
+
+
+def _cache():
+    return os.path.expanduser(os.environ.get("WSIS_CACHE", os.path.join("~", ".cache", "wsis")))
 
 
 def register_all_ecssd(root):

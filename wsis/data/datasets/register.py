@@ -8,7 +8,7 @@ from ..coco_weak import load_coco_instances
 from ..weak import derive_weak_dataset, to_box_supervision
 
 __all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json",
-           "register_semantic_labels", "register_semantic_ground_truth"]
+           "register_semantic_labels", "register_semantic_ground_truth", "register_panoptic_semantic"]
 
 
 def register_coco_weak(
@@ -128,6 +128,41 @@ def register_semantic_ground_truth(name, source_name, folder):
         dicts = DatasetCatalog.get(source_name)
         _semantic_metadata(name, MetadataCatalog.get(source_name))
         return write_semantic_ground_truth(dicts, folder)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(evaluator_type="sem_seg", ignore_label=255, label_folder=folder)
+
+
+def register_panoptic_semantic(name, panoptic_name, folder):
+    """
+    Register ``name``: the registered COCO panoptic set ``panoptic_name`` (things + stuff) with true label maps
+    written into ``folder`` on first use: contiguous category ``c`` → ``c + 1`` (0, "background", never occurs:
+    every labelled pixel is a thing or a stuff class), unlabelled pixels and crowd segments → 255. A model trained on
+    things-only maps is scored here against things and stuff (``SemSegEvaluator``).
+    """
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from wsis.core.semantic import write_label_png
+    from wsis.core.panoptic import panoptic_rgb_to_id
+
+    from ..semantic_labels import attach_semantic_labels, semantic_classes, semantic_from_panoptic
+
+    def load():
+        dicts = [dict(d) for d in DatasetCatalog.get(panoptic_name)]
+        md = MetadataCatalog.get(panoptic_name)
+        names = list(md.stuff_classes)
+        to_label = {c: c + 1 for c in range(len(names))}
+        for d in dicts:
+            path = os.path.join(folder, f"{d['image_id']}.png")
+            if not os.path.isfile(path):
+                ids = panoptic_rgb_to_id(np.asarray(Image.open(d["pan_seg_file_name"]).convert("RGB")))
+                write_label_png(semantic_from_panoptic(ids, d["segments_info"], to_label), path)
+        MetadataCatalog.get(name).set(stuff_classes=semantic_classes(names), ignore_label=255,
+                                      evaluator_type="sem_seg")
+        return attach_semantic_labels(dicts, folder)
 
     DatasetCatalog.register(name, load)
     MetadataCatalog.get(name).set(evaluator_type="sem_seg", ignore_label=255, label_folder=folder)

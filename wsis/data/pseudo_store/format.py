@@ -42,6 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from wsis.core.masks import _to_pycocotools
+from wsis.data.store_format import _check_int
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "JOURNAL_SUFFIX", "PseudoMaskError", "source_hash_of_file", "source_hash_of_dicts",
            "make_provenance"]
@@ -50,7 +51,6 @@ FORMAT = "wsis.pseudo_masks"
 FORMAT_VERSION = 1
 JOURNAL_SUFFIX = ".partial.jsonl"
 _JOURNAL_FORMAT = "wsis.pseudo_masks.journal"
-_PROVENANCE_STR_KEYS = ("method", "wsis_version", "source", "source_hash")
 _RECORD_KEYS = {"image_id", "height", "width", "ignore", "instances"}
 _INSTANCE_KEYS = {"annotation_id", "category_id", "bbox", "segmentation", "valid", "ignore", "score"}
 
@@ -101,30 +101,6 @@ def make_provenance(method, params=None, *, source, source_hash, **extra):
 
 
 # ------------------------------------------------------------------------------------------------------- validation
-def _dumps(obj, sort_keys=False):
-    return json.dumps(obj, separators=(",", ":"), sort_keys=sort_keys, allow_nan=False)
-
-
-def _normalize_provenance(provenance, where="provenance"):
-    if not isinstance(provenance, Mapping):
-        raise PseudoMaskError(f"{where}: provenance must be a dict, got {type(provenance).__name__}")
-    for key in _PROVENANCE_STR_KEYS:
-        if not isinstance(provenance.get(key), str):
-            raise PseudoMaskError(f"{where}: provenance[{key!r}] must be a str, got {provenance.get(key)!r}")
-    if not isinstance(provenance.get("params"), Mapping):
-        raise PseudoMaskError(f"{where}: provenance['params'] must be a dict, got {provenance.get('params')!r}")
-    try:  # a JSON round trip: tuples become lists, so a resumed run compares equal to the journal
-        return json.loads(_dumps(dict(provenance), sort_keys=True))
-    except (TypeError, ValueError) as e:
-        raise PseudoMaskError(f"{where}: provenance must be JSON-serialisable and finite: {e}") from e
-
-
-def _check_int(value, what, where):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise PseudoMaskError(f"{where}: {what} must be an int, got {value!r}")
-    return int(value)
-
-
 def _check_rle(rle, height, width, what, where, optional=False):
     if rle is None and optional:
         return None
@@ -157,7 +133,7 @@ def _normalize_instance(inst, height, width, where):
         raise PseudoMaskError(f"{where}: an instance must be a dict, got {type(inst).__name__}")
     annotation_id = inst.get("annotation_id")
     if annotation_id is not None:
-        annotation_id = _check_int(annotation_id, "annotation_id", where)
+        annotation_id = _check_int(annotation_id, "annotation_id", where, PseudoMaskError)
         where = f"{where}, annotation_id={annotation_id}"
     unknown = set(inst) - _INSTANCE_KEYS
     if unknown:
@@ -173,7 +149,7 @@ def _normalize_instance(inst, height, width, where):
         raise PseudoMaskError(f"{where}: valid must be a bool, got {valid!r}")
     return {
         "annotation_id": annotation_id,
-        "category_id": _check_int(inst["category_id"], "category_id", where),
+        "category_id": _check_int(inst["category_id"], "category_id", where, PseudoMaskError),
         "bbox": [_check_number(v, "bbox", where) for v in bbox],
         "segmentation": _check_rle(inst["segmentation"], height, width, "segmentation", where),
         "valid": bool(valid),
@@ -191,7 +167,7 @@ def _normalize_record(record, where):
         raise PseudoMaskError(f"{where}: an image record must be a dict, got {type(record).__name__}")
     if "image_id" not in record:
         raise PseudoMaskError(f"{where}: image record has no 'image_id'")
-    image_id = _check_int(record["image_id"], "image_id", where)
+    image_id = _check_int(record["image_id"], "image_id", where, PseudoMaskError)
     where = f"{where}: image_id={image_id}"
     unknown = set(record) - _RECORD_KEYS
     if unknown:
@@ -199,8 +175,8 @@ def _normalize_record(record, where):
     for key in ("height", "width", "instances"):
         if key not in record:
             raise PseudoMaskError(f"{where}: image record has no {key!r}")
-    height = _check_int(record["height"], "height", where)
-    width = _check_int(record["width"], "width", where)
+    height = _check_int(record["height"], "height", where, PseudoMaskError)
+    width = _check_int(record["width"], "width", where, PseudoMaskError)
     if height <= 0 or width <= 0:
         raise PseudoMaskError(f"{where}: height and width must be positive, got {height}x{width}")
     if not isinstance(record["instances"], (list, tuple)):
@@ -218,12 +194,3 @@ def _normalize_record(record, where):
         "instances": instances,
     }
 
-
-def _provenance_difference(old, new):
-    keys = sorted(set(old) | set(new))
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if k != "params" and old.get(k) != new.get(k)]
-    old_p, new_p = old.get("params", {}), new.get("params", {})
-    for k in sorted(set(old_p) | set(new_p)):
-        if old_p.get(k) != new_p.get(k):
-            diff.append(f"params.{k}: {old_p.get(k)!r} -> {new_p.get(k)!r}")
-    return "; ".join(diff)

@@ -1,9 +1,12 @@
 """Reading a pseudo-mask store: validation of every record and of its agreement with the dataset."""
+import functools
 import json
 import logging
 import os
 
-from .format import FORMAT, FORMAT_VERSION, JOURNAL_SUFFIX, PseudoMaskError, _normalize_provenance, _normalize_record
+from wsis.data.store_format import _check_against_dataset, _parse_store
+
+from .format import FORMAT, FORMAT_VERSION, JOURNAL_SUFFIX, PseudoMaskError, _normalize_record
 
 __all__ = ["load_pseudo_masks"]
 logger = logging.getLogger("wsis.data.pseudo_store")
@@ -34,20 +37,8 @@ def load_pseudo_masks(path, dataset_dicts=None, *, require_all=False, expected_s
         except ValueError as e:
             raise PseudoMaskError(f"{path}: not valid JSON ({e}). An interrupted generator leaves only "
                                   f"{path + JOURNAL_SUFFIX}; rerun it to resume and finalize") from e
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise PseudoMaskError(f"{path}: not a wsis pseudo-mask file (expected \"format\": \"{FORMAT}\")")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise PseudoMaskError(f"{path}: format_version {data.get('format_version')!r} is not supported "
-                              f"(this wsis reads version {FORMAT_VERSION})")
-    provenance = _normalize_provenance(data.get("provenance"), path)
-    if not isinstance(data.get("images"), list):
-        raise PseudoMaskError(f"{path}: \"images\" must be a list")
-    records = {}
-    for i, raw in enumerate(data["images"]):
-        record = _normalize_record(raw, f"{path}: images[{i}]")
-        if record["image_id"] in records:
-            raise PseudoMaskError(f"{path}: image_id={record['image_id']} appears more than once")
-        records[record["image_id"]] = record
+    provenance, records = _parse_store(data, path, file_format=FORMAT, format_version=FORMAT_VERSION,
+                                       what="pseudo-mask file", normalize=_normalize_record, error=PseudoMaskError)
 
     if strict_source and expected_source_hash is None:
         raise ValueError("strict_source=True needs expected_source_hash")
@@ -58,39 +49,24 @@ def load_pseudo_masks(path, dataset_dicts=None, *, require_all=False, expected_s
             raise PseudoMaskError(msg)
         logger.warning(msg)
 
-    if dataset_dicts is not None:
-        _check_against_dataset(path, records, dataset_dicts, require_all)
-    elif require_all:
-        raise ValueError("require_all=True needs dataset_dicts")
+    _check_against_dataset(path, records, dataset_dicts, require_all, what="pseudo masks", error=PseudoMaskError,
+                           check_image=functools.partial(_check_annotations, path))
     return provenance, records
 
 
-def _check_against_dataset(path, records, dataset_dicts, require_all):
-    images = {d["image_id"]: d for d in dataset_dicts}
-    for image_id in sorted(records):
-        record, d = records[image_id], images.get(image_id)
-        if d is None:
-            raise PseudoMaskError(f"{path}: image_id={image_id} is not in the dataset ({len(images)} images)")
-        for key in ("height", "width"):
-            if key in d and int(d[key]) != record[key]:
-                raise PseudoMaskError(f"{path}: image_id={image_id}: {key} is {record[key]} in the pseudo masks but "
-                                      f"{d[key]} in the dataset ({d.get('file_name')})")
-        annotations = {a.get("id"): a for a in d.get("annotations", ())}
-        for inst in record["instances"]:
-            aid = inst["annotation_id"]
-            if aid is None:
-                continue
-            if aid not in annotations:
-                hint = "" if set(annotations) != {None} else (" (the dataset dicts carry no annotation 'id': load "
-                                                               "them with extra_annotation_keys=['id'])")
-                raise PseudoMaskError(f"{path}: image_id={image_id}, annotation_id={aid}: no annotation with this id "
-                                      f"in the dataset image{hint}")
-            if int(annotations[aid]["category_id"]) != inst["category_id"]:
-                raise PseudoMaskError(f"{path}: image_id={image_id}, annotation_id={aid}: category_id is "
-                                      f"{inst['category_id']} in the pseudo masks but "
-                                      f"{annotations[aid]['category_id']} in the dataset")
-    if require_all:
-        missing = sorted(set(images) - set(records))
-        if missing:
-            raise PseudoMaskError(f"{path}: {len(missing)} of {len(images)} dataset images have no pseudo masks "
-                                  f"(image_id={missing[:10]}{'...' if len(missing) > 10 else ''})")
+def _check_annotations(path, image_id, record, d):
+    """Every non-null annotation_id of ``record`` is an annotation of the dataset image ``d``, of the same class."""
+    annotations = {a.get("id"): a for a in d.get("annotations", ())}
+    for inst in record["instances"]:
+        aid = inst["annotation_id"]
+        if aid is None:
+            continue
+        if aid not in annotations:
+            hint = "" if set(annotations) != {None} else (" (the dataset dicts carry no annotation 'id': load "
+                                                           "them with extra_annotation_keys=['id'])")
+            raise PseudoMaskError(f"{path}: image_id={image_id}, annotation_id={aid}: no annotation with this id "
+                                  f"in the dataset image{hint}")
+        if int(annotations[aid]["category_id"]) != inst["category_id"]:
+            raise PseudoMaskError(f"{path}: image_id={image_id}, annotation_id={aid}: category_id is "
+                                  f"{inst['category_id']} in the pseudo masks but "
+                                  f"{annotations[aid]['category_id']} in the dataset")
