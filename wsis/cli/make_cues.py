@@ -34,7 +34,7 @@ import time
 from wsis.config import add_wsis_config
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStoreError
-from wsis.pseudo.job import job_info, run_distributed_job, run_job, setup_logging
+from wsis.pseudo.job import add_launch_arguments, job_info, launch_job, run_distributed_job, run_job, setup_logging
 from wsis.pseudo.shards import merge_shards
 
 logger = logging.getLogger("wsis.make_cues")
@@ -55,10 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--shard-index", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="start again instead of resuming / refusing")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--num-gpus", type=int, default=1)
-    p.add_argument("--num-machines", type=int, default=1)
-    p.add_argument("--machine-rank", type=int, default=0)
-    p.add_argument("--dist-url", default="auto")
+    add_launch_arguments(p)
     p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
     args = p.parse_args(argv)
     if len(args.opts) % 2:
@@ -113,13 +110,6 @@ def main(argv=None):
             setup_logging()
             merge_shards(args.merge, args.out, overwrite=args.overwrite, store="cues")
             return {}
-        if args.num_gpus * args.num_machines > 1:
-            if args.num_shards > 1:
-                sys.exit("error: --num-shards and --num-gpus split the images each; use one of them")
-            from detectron2.engine import launch
-
-            return launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-                          dist_url=args.dist_url, args=(args,))
-        return run(args)
+        return launch_job(run, args)
     except (CueStoreError, AnnotationError) as e:
         sys.exit(f"error: {e}")

@@ -46,8 +46,10 @@ from wsis.data.pseudo_store import PseudoMaskError
 from wsis.pseudo import PSEUDO_MASK_GENERATOR_REGISTRY, generator_from_config
 from wsis.pseudo.job import (
     add_job_arguments,
+    add_launch_arguments,
     add_source_arguments,
     job_info,
+    launch_job,
     load_source,
     run_distributed_job,
     run_job,
@@ -75,11 +77,7 @@ def parse_args(argv=None):
                         "name or <coco-root name>_<split>)")
     p.add_argument("--merge", nargs="+", metavar="SHARD", help="merge these shard stores into --out and stop")
     add_job_arguments(p)
-    d = p.add_argument_group("one process per device (detectron2's launch; generators that run a network)")
-    d.add_argument("--num-gpus", type=int, default=1, help="processes per machine (default: %(default)s)")
-    d.add_argument("--num-machines", type=int, default=1)
-    d.add_argument("--machine-rank", type=int, default=0)
-    d.add_argument("--dist-url", default="auto", help="torch.distributed init URL (default: a free local port)")
+    add_launch_arguments(p)
     p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
                    help="config overrides, e.g. WSIS.PSEUDO.WSPS.REFINE none")
     args = p.parse_args(argv)
@@ -150,13 +148,6 @@ def main(argv=None):
         if args.merge:
             setup_logging()
             return merge(args)
-        if args.num_gpus * args.num_machines > 1:
-            if args.num_shards > 1:
-                sys.exit("error: --num-shards and --num-gpus split the images each; use one of them")
-            from detectron2.engine import launch
-
-            return launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-                          dist_url=args.dist_url, args=(args,))
-        return run(args)
+        return launch_job(run, args)
     except PseudoMaskError as e:
         sys.exit(f"error: {e}")

@@ -1,6 +1,7 @@
 """A ``DefaultTrainer`` that trains on weak labels and evaluates with the metrics of the papers."""
 import inspect
 
+import torch
 from detectron2.engine import DefaultTrainer
 from detectron2.solver import build_optimizer
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
@@ -26,8 +27,6 @@ def build_wsis_optimizer(cfg, model):
     lr_factor = getattr(model, "lr_factor", None)
     if lr_factor is None or "lr_factor_func" not in inspect.signature(get_default_optimizer_params).parameters:
         return build_optimizer(cfg, model)
-    import torch
-
     params = get_default_optimizer_params(
         model, base_lr=cfg.SOLVER.BASE_LR, weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
         bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR, weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,

@@ -41,6 +41,28 @@ def add_job_arguments(parser):
     parser.add_argument("--no-progress", action="store_true")
 
 
+def add_launch_arguments(parser):
+    """The options of one process per device under detectron2's ``launch`` (generators that run a network)."""
+    d = parser.add_argument_group("one process per device (detectron2's launch; generators that run a network)")
+    d.add_argument("--num-gpus", type=int, default=1, help="processes per machine (default: %(default)s)")
+    d.add_argument("--num-machines", type=int, default=1)
+    d.add_argument("--machine-rank", type=int, default=0)
+    d.add_argument("--dist-url", default="auto", help="torch.distributed init URL (default: a free local port)")
+
+
+def launch_job(run, args):
+    """``run(args)`` in this process, or in one process per device under detectron2's ``launch`` when
+    ``args.num_gpus * args.num_machines > 1`` (:func:`add_launch_arguments`; not together with ``--num-shards``)."""
+    if args.num_gpus * args.num_machines <= 1:
+        return run(args)
+    if getattr(args, "num_shards", 1) > 1:
+        sys.exit("error: --num-shards and --num-gpus split the images each; use one of them")
+    from detectron2.engine import launch
+
+    return launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                  dist_url=args.dist_url, args=(args,))
+
+
 def setup_logging():
     """The console log of a pseudo-mask command."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s", datefmt="%H:%M:%S")
