@@ -133,21 +133,28 @@ def run_set(name, spec, args):
     return res
 
 
-def semantic_stage(work, spec, config, weights, args, res):
+def train_label_stage(work, spec, config, weights, workers, res):
+    """CAM cues of the train split (``<work>/cues_train_cam``) and its IRNet / WSPS semantic pseudo labels
+    (``<work>/labels_train_{irnet,wsps}``) with their quality; IRNet's benchmark starts from them too."""
     train_json, train_images = spec["train"]
     cues = os.path.join(work, "cues_train_cam")
     if not os.path.exists(os.path.join(cues, "metrics.json")):
         sh(["tools/make_cues.py", "--config-file", config, "--json", train_json, "--images", train_images,
-            "--workers", str(args.workers), "--no-progress", "--out", cues, "MODEL.WEIGHTS", weights],
+            "--workers", str(workers), "--no-progress", "--out", cues, "MODEL.WEIGHTS", weights],
            os.path.join(work, "cues_train_cam.log"))
     for labels in ("irnet", "wsps"):
         out = os.path.join(work, f"labels_train_{labels}")
         if not os.path.exists(os.path.join(out, "metrics.json")):
             sh(["tools/make_semantic_labels.py", "--cues", cues, "--json", train_json, "--images", train_images,
-                "--out", out, "--workers", str(args.workers), "--no-progress", "WSIS.CAM.LABELS", labels],
+                "--out", out, "--workers", str(workers), "--no-progress", "WSIS.CAM.LABELS", labels],
                os.path.join(work, f"labels_train_{labels}.log"))
         m = read(os.path.join(out, "metrics.json"))
         res[f"labels_{labels}"] = {k: m[k] for k in ("miou", "precision", "recall", "fraction_ignored")}
+    return res
+
+
+def semantic_stage(work, spec, config, weights, args, res):
+    train_label_stage(work, spec, config, weights, args.workers, res)
     seg_config = os.path.join(CONFIGS, "semantic_R18_FPN_scratch_copy_paste.yaml")
     for labels, folder in (("irnet", os.path.join(work, "labels_train_irnet")),
                            ("true", os.path.join(CP_ROOT, "semantic", "train"))):
@@ -204,6 +211,7 @@ def main():
     p.add_argument("--seg-iters", type=int, default=600)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
+    os.makedirs(args.work, exist_ok=True)
     if "copy_paste" in args.sets and not os.path.exists(SETS["copy_paste"]["train"][0]):
         sh(["tools/make_copy_paste.py", "--out", CP_ROOT], os.path.join(args.work, "copy_paste.log"))
     for name in args.sets:

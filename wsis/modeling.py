@@ -17,6 +17,7 @@ _GLUE = {
     "CAMClassifier": "wsis.methods.cam.meta_arch",
     "CAMTagLoaders": "wsis.methods.cam.loaders",
     "IgnoreAwareSemSegFPNHead": "wsis.methods.cam.sem_seg_head",
+    "IRNet": "wsis.methods.irnet.meta_arch",
 }
 __all__ = list(_GLUE)
 

@@ -4,6 +4,7 @@ import json
 import logging
 
 import numpy as np
+import pytest
 
 from wsis.core.masks import encode_mask
 from wsis.data.pseudo_store import PseudoMaskWriter, make_provenance
@@ -84,3 +85,29 @@ def test_job_metrics_lead_with_all_instances_and_carry_the_warning(tmp_path, cap
     assert list(saved)[0] == "all/mean_iou" and saved == metrics and saved["all/mean_iou"] == 0.375
     assert "scoring" in saved and len(saved["warnings"]) == 1 and "THE.KNOB" in saved["warnings"][0]
     assert "quality over all 4 GT instances" in caplog.text and "THE.KNOB" in caplog.text
+
+
+def _generated(mask, score, category=0):
+    return {"annotation_id": None, "category_id": category, "bbox": [0, 0, 1, 1], "segmentation": encode_mask(mask),
+            "valid": True, "ignore": None, "score": score}
+
+
+def test_generated_instances_are_scored_by_ap_r():
+    """Instances made from tags pair with no annotation: AP^r by score against every GT mask, by hand."""
+    from wsis.evaluation.pseudo_report import generated_quality_report, has_generated_instances
+
+    # a wrong instance ranked first (0.9), then exact copies of GT 1 and GT 3 (IoU 1), GT 2 and 4 never found:
+    # ranked TP flags F, T, T over 4 GT -> precision 0, 1/2, 2/3 at recall 0, 1/4, 2/4; VOC AP = (2/3)·(2/4) = 1/3
+    insts = [_generated(_mask(40, 40, 64, 64), 0.9), _generated(GT[0][1], 0.8), _generated(GT[2][1], 0.7)]
+    records = {1: {"image_id": 1, "height": H, "width": W, "ignore": None, "instances": insts}}
+    assert has_generated_instances(records)
+    rep = generated_quality_report(records, _gt_dicts(), num_classes=1)
+    assert rep["AP^r@0.5"] == pytest.approx(100 / 3)
+    assert rep["AP^r@0.25"] == rep["AP^r@0.75"] == rep["AP^r@0.5"]
+    assert rep["num_pseudo_instances"] == 3 and rep["num_gt_instances"] == 4
+    assert 0 < rep["pixel_miou"] < 1
+    # a wrong class finds nothing: AP 0
+    wrong = {1: dict(records[1], instances=[_generated(GT[0][1], 0.8, category=1)])}
+    assert generated_quality_report(wrong, _gt_dicts(), num_classes=2)["AP^r@0.5"] == 0.0
+    paired = {1: dict(records[1], instances=[dict(insts[1], annotation_id=1)])}
+    assert not has_generated_instances(paired)

@@ -13,8 +13,12 @@ Generate pseudo masks for a COCO-style dataset with any registered generator, wi
     python tools/make_pseudo_masks.py --json ann.json --images img_dir --out output/pseudo/mine
 
 Method options are ``KEY VALUE`` overrides of a yacs config (``WSIS.PSEUDO.<METHOD>.*``; ``--config-file`` merges
-a yaml first), as in ``tools/train_net.py``. Methods: boxfill, wsps, wsps_round, boxcaseg
-(:mod:`wsis.methods.generators`).
+a yaml first), as in ``tools/train_net.py``. Methods: boxfill, wsps, wsps_round, boxcaseg, irnet
+(:mod:`wsis.methods.generators`). irnet makes instances from image tags (CAM cues + a trained IRNet):
+
+    python tools/make_pseudo_masks.py --method irnet --json train.json --images train/ \
+        --config-file projects/IRNet/configs/irnet_R18_scratch_copy_paste.yaml \
+        MODEL.WEIGHTS output/irnet/model_final.pth WSIS.IRNET.CUES output/cues/train_cam
 
 Large datasets:
     --num-shards K --shard-index i    make shard i of K (a deterministic split by image id) into its own resumable
@@ -133,7 +137,8 @@ def run(args):
     json_file, gt_dicts, box_dicts, meta = start_job(args)
     try:  # a user's mistake in the options: one line, no traceback
         cfg = build_config(args)
-        context = dict(meta, config_file=args.config_file, opts=list(args.opts), config_keys=add_wsis_config)
+        context = dict(meta, config_file=args.config_file, opts=list(args.opts), config_keys=add_wsis_config,
+                       out_dir=args.out)
         generator = generator_from_config(args.method, cfg, context)
     except (ValueError, KeyError, AssertionError, FileNotFoundError) as e:  # (yacs asserts on unknown keys)
         sys.exit(f"error: {e}")

@@ -3,9 +3,13 @@ The quality report of a pseudo-mask store, as every pseudo-label command and eva
 **every** GT instance first, so that dropped masks cannot hide (a store that drops 422 of 423 masks must not read
 "mean IoU 0.756"), then the kept masks' figures, labelled as such, and warnings.
 """
+from wsis.core.masks import to_bool_mask
+
+from .ap_r import InstanceAPAccumulator
 from .pseudo_eval import SIZES, score_pseudo_masks
 
-__all__ = ["quality_report", "quality_summary", "quality_warnings", "SCORING", "INSTANCE_KEYS"]
+__all__ = ["quality_report", "generated_quality_report", "has_generated_instances", "quality_summary",
+           "quality_warnings", "SCORING", "INSTANCE_KEYS", "GENERATED_SCORING"]
 
 INSTANCE_KEYS = ("mean_iou", "class_mean_iou", "iou@0.5", "iou@0.75")
 #: How ``all/*`` scores the instances without a usable mask.
@@ -37,6 +41,45 @@ def quality_report(records, gt_dicts, num_classes=None):
     out.update(num_instances=total, num_kept=kept["num_instances"], num_dropped=kept["num_invalid"],
                num_missing=kept["num_missing"], num_gt_without_mask=kept["num_gt_without_mask"])
     out.update({k: v for k, v in kept.items() if k.startswith("pixel_") and k != "pixel_coverage"})
+    return out
+
+
+#: How :func:`generated_quality_report` scores a store of instances made from tags.
+GENERATED_SCORING = ("instances made from tags (annotation_id null) pair with no annotation: AP^r of the stored "
+                     "instances by their scores against every non-crowd GT mask (VOC interpolation), pixel_* from the "
+                     "stored instances' semantic map")
+
+
+def has_generated_instances(records):
+    """True when a store holds instances a generator created without a source annotation (e.g. from tags)."""
+    return any(i.get("annotation_id") is None for r in records.values() for i in r["instances"])
+
+
+def generated_quality_report(records, gt_dicts, num_classes=None, iou_thresholds=(0.25, 0.5, 0.75)):
+    """
+    The quality of instance pseudo labels made from image tags (IRNet's Table 1): ``AP^r@<t>`` (percent) for
+    ``iou_thresholds``, ``AP^r_vol``, ``num_classes_evaluated``, ``num_pseudo_instances``, ``num_gt_instances``
+    over the images of ``gt_dicts`` (an image without a record counts with no prediction), and the pixel figures
+    ``pixel_precision``, ``pixel_recall``, ``pixel_miou`` (background + classes) of the records.
+    """
+    if num_classes is None:
+        num_classes = 1 + max([a["category_id"] for d in gt_dicts for a in d["annotations"]], default=0)
+    acc = InstanceAPAccumulator(num_classes, iou_thresholds=iou_thresholds)
+    num_pred = num_gt = 0
+    for d in sorted(gt_dicts, key=lambda d: d["image_id"]):
+        rec = records.get(d["image_id"])
+        h, w = d["height"], d["width"]
+        preds = [{"category_id": i["category_id"], "score": i["score"], "segmentation": i["segmentation"]}
+                 for i in (rec["instances"] if rec else []) if i["valid"]]
+        gts = [{"category_id": a["category_id"], "segmentation": to_bool_mask(a["segmentation"], h, w),
+                "iscrowd": a.get("iscrowd", 0)} for a in d["annotations"] if "segmentation" in a]
+        acc.add(preds, gts, (h, w))
+        num_pred += len(preds)
+        num_gt += sum(not g["iscrowd"] for g in gts)
+    out = acc.summarize()
+    out.update(num_pseudo_instances=num_pred, num_gt_instances=num_gt)
+    kept, _ = score_pseudo_masks(records, gt_dicts, num_classes)
+    out.update({k: kept[k] for k in ("pixel_precision", "pixel_recall", "pixel_miou")})
     return out
 
 

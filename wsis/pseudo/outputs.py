@@ -11,7 +11,15 @@ from wsis import __version__
 from wsis.core.io import atomic_write_json
 from wsis.core.visualize import draw_pseudo_masks
 from wsis.data.pseudo_store import load_pseudo_masks
-from wsis.evaluation.pseudo_report import SCORING, quality_report, quality_summary, quality_warnings
+from wsis.evaluation.pseudo_report import (
+    GENERATED_SCORING,
+    SCORING,
+    generated_quality_report,
+    has_generated_instances,
+    quality_report,
+    quality_summary,
+    quality_warnings,
+)
 
 __all__ = ["write_job_outputs"]
 logger = logging.getLogger("wsis.pseudo.job")
@@ -47,7 +55,10 @@ def write_job_outputs(out_dir, store_file, skipped, box_dicts, gt_dicts, thing_c
         os.remove(skipped_file)
 
     metrics, warnings = {}, []
-    if any("segmentation" in a for d in gt_dicts for a in d["annotations"]):
+    has_masks = any("segmentation" in a for d in gt_dicts for a in d["annotations"])
+    if has_masks and has_generated_instances(records):  # from tags: no annotation to pair with, AP^r instead
+        metrics.update(generated_quality_report(records, gt_dicts, len(thing_classes)), scoring=GENERATED_SCORING)
+    elif has_masks:
         report = quality_report(records, gt_dicts)
         warnings = quality_warnings(report, hint or "the generator's drop settings")
         metrics.update(report)
@@ -73,6 +84,9 @@ def write_job_outputs(out_dir, store_file, skipped, box_dicts, gt_dicts, thing_c
     logger.info(f"pseudo masks: {store_file}")
     if "all/mean_iou" in metrics:
         logger.info(quality_summary(metrics))
+    elif "AP^r@0.5" in metrics:
+        logger.info(f"pseudo instances: AP^r@0.25 {metrics['AP^r@0.25']:.1f}, @0.5 {metrics['AP^r@0.5']:.1f}, "
+                    f"@0.75 {metrics['AP^r@0.75']:.1f}; pixel mIoU {metrics['pixel_miou']:.3f}")
     for w in warnings:
         logger.warning(w)
     if num_skipped:

@@ -65,8 +65,8 @@ class CopyPasteConfig:
     min_class_instances: int = 10  # with classes=N: usable cut-outs a class needs in every source
     exclude_classes: Tuple[str, ...] = ("person",)  # with classes=N: never chosen
     min_cutout_pixels: int = 1024  # mask pixels of a cut-out, in the source image
-    objects_per_image: Tuple[int, int] = (1, 2)  # inclusive range
-    scale: Tuple[float, float] = (0.4, 0.75)  # longer box side / output side
+    objects_per_image: Tuple[int, int] = (1, 3)  # inclusive range
+    scale: Tuple[float, float] = (0.25, 0.5)  # longer box side / output side
     max_overlap: float = 0.4
     min_visible_fraction: float = 0.3
     min_visible_pixels: int = 64
