@@ -19,6 +19,7 @@ from conftest import REPO  # noqa: E402
 from tag_helpers import _register, _tag_set, _trained_classifier, _tree_bytes  # noqa: E402
 
 IRNET_CFG = os.path.join(REPO, "projects", "IRNet", "configs", "irnet_R18_scratch_copy_paste.yaml")
+MRCNN_CFG = os.path.join(REPO, "projects", "IRNet", "configs", "mask_rcnn_R18_FPN_scratch_copy_paste.yaml")
 
 
 @pytest.fixture
@@ -178,3 +179,61 @@ def test_irnet_generation_into_the_store_resumes_and_shards(ir_labels, tmp_path)
     make_pseudo_masks.main(["--merge", *[str(s / "pseudo_masks.json") for s in shards], "--out", str(merged)])
     assert merged.read_bytes() == first
     assert _tree_bytes(out / "semantic_irnet") == _tree_bytes(other / "semantic_irnet")
+
+    # the store trains Proxy Mask R-CNN on the tag dataset: its instances become the annotations, and a pseudo mask
+    # changed in the store changes the mask loss it feeds
+    _proxy_mask_rcnn_reads_the_store(tmp_path, first)
+
+
+def _proxy_mask_rcnn_reads_the_store(tmp_path, store_bytes):
+    from detectron2.modeling import build_model
+
+    import wsis.modeling  # noqa: F401
+    from wsis.core.masks import encode_mask, to_bool_mask
+    from wsis.data.build import get_weak_train_dicts
+    from wsis.engine import WSISTrainer
+
+    def cfg_for(store):
+        cfg = add_wsis_config(get_cfg())
+        cfg.merge_from_file(MRCNN_CFG)
+        cfg.merge_from_list(["MODEL.ROI_HEADS.NUM_CLASSES", "2", "DATASETS.TRAIN", "('cam_test_tag',)",
+                             "WSIS.DATA.PSEUDO_MASKS", f"('{store}',)", "SOLVER.IMS_PER_BATCH", "8",
+                             "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "DATALOADER.NUM_WORKERS",
+                             "0", "INPUT.RANDOM_FLIP", "none", "OUTPUT_DIR", str(tmp_path / "mrcnn"), "SEED", "0"])
+        return cfg
+
+    store = tmp_path / "store.json"
+    store.write_bytes(store_bytes)
+    doc = json.loads(store_bytes)
+    with_instances = {r["image_id"] for r in doc["images"] if r["instances"]}
+    dicts = get_weak_train_dicts(cfg_for(store))
+    assert {d["image_id"] for d in dicts} == with_instances  # images without a pseudo instance are filtered
+    for d in dicts:
+        rec = next(r for r in doc["images"] if r["image_id"] == d["image_id"])
+        assert len(d["annotations"]) == len(rec["instances"]) and all(a["mask_valid"] for a in d["annotations"])
+    cfg = cfg_for(store)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    batch = next(iter(WSISTrainer.build_train_loader(cfg)))
+    assert all(x["instances"].has("gt_masks") and len(x["instances"]) for x in batch)
+
+    def mask_loss(b):
+        from detectron2.utils.events import EventStorage
+
+        torch.manual_seed(0)
+        with EventStorage(0):
+            return float(model(b)["loss_mask"])
+
+    base = mask_loss(batch)
+    for r in doc["images"]:  # every pseudo mask reduced to its top-left quarter
+        for inst in r["instances"]:
+            m = to_bool_mask(inst["segmentation"])
+            ys, xs = np.nonzero(m)
+            keep = np.zeros_like(m)
+            keep[ys.min():(ys.min() + ys.max()) // 2 + 1, xs.min():(xs.min() + xs.max()) // 2 + 1] = True
+            inst["segmentation"] = encode_mask(m & keep)
+    other = tmp_path / "store2.json"
+    other.write_text(json.dumps(doc))
+    batch2 = next(iter(WSISTrainer.build_train_loader(cfg_for(other))))
+    assert [x["image_id"] for x in batch2] == [x["image_id"] for x in batch]
+    assert mask_loss(batch2) != pytest.approx(base, rel=1e-4)

@@ -2,6 +2,7 @@
 import logging
 
 from detectron2.data import DatasetCatalog, build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data.build import filter_images_with_only_crowd_annotations
 
 from .mapper import WeakDatasetMapper
 from .pseudo_store import attach_pseudo_masks, load_pseudo_masks
@@ -45,9 +46,12 @@ def _get_pseudo_mask_dicts(cfg, names):
             "for all of them, or one per DATASETS.TRAIN entry in the same order"
         )
     proposal_files = list(cfg.DATASETS.PROPOSAL_FILES_TRAIN) if cfg.MODEL.LOAD_PROPOSALS else None
+    # with pseudo masks, empty images are filtered after attaching: a store made from tags (IRNet) gives images
+    # that have no annotation of their own their instances
+    filter_empty = cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
     parts = [
         get_detection_dataset_dicts(
-            [name], filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS, min_keypoints=0,
+            [name], filter_empty=filter_empty and not files, min_keypoints=0,
             proposal_files=[proposal_files[i]] if proposal_files else None,
         )
         for i, name in enumerate(names)
@@ -69,7 +73,7 @@ def _get_pseudo_mask_dicts(cfg, names):
                     + (f" ({n_real} of them their registered ground-truth mask, WSIS.DATA.KEEP_GT_MASKS)"
                        if n_real else ""))
         dicts.extend(part)
-    return dicts
+    return filter_images_with_only_crowd_annotations(dicts) if filter_empty else dicts
 
 
 def _unique_ids(dicts, names):
