@@ -88,6 +88,7 @@ def run_set(name, spec, args):
         res["train_seconds"] = sh(["tools/train_net.py", "--config-file", config, "SOLVER.MAX_ITER", str(iters),
                                    "OUTPUT_DIR", cam_dir, "SEED", "0"], os.path.join(work, "cam_train.log"))
     res["cam_iters"] = iters
+    res.setdefault("train_seconds", _training_seconds(os.path.join(work, "cam_train.log")))
     cls_file = os.path.join(cam_dir, "inference", "classification.json")
     if not os.path.exists(cls_file):
         sh(["tools/train_net.py", "--config-file", config, "--eval-only", "MODEL.WEIGHTS", weights, "OUTPUT_DIR",
@@ -167,6 +168,16 @@ def semantic_stage(work, spec, config, weights, args, res):
         res[f"segmentor_{labels}_miou"] = _sem_seg_miou(log)
     res["segmentor_iters"] = args.seg_iters
     return res
+
+
+def _training_seconds(log):
+    """detectron2's "Total training time: H:MM:SS" of a training log (a run whose summary was not written)."""
+    with open(log) as f:
+        for line in f:
+            if "Total training time:" in line:
+                h, m, sec = line.split("Total training time:")[1].split()[0].split(":")
+                return 3600 * int(h) + 60 * int(m) + int(sec)
+    return None
 
 
 def _sem_seg_miou(log):

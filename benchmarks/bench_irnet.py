@@ -52,8 +52,21 @@ def walk_case(method, h, w):
     g = torch.Generator().manual_seed(0)
     scores, boundary = torch.rand(4, h, w, generator=g), torch.rand(h, w, generator=g) ** 3
     base = _rss()
-    fn = random_walk if method == "sparse" else random_walk_dense
     start = time.time()
+    if method == "synthesis":  # all of label synthesis for a (4h × 4w) image: centroids, walk, instances, semantic
+        from wsis.methods.irnet.synthesis import synthesize
+
+        # a field pointing at the nearest of 8 centres (8 instances), as a trained IRNet's roughly is
+        centres = torch.rand(8, 2, generator=g) * torch.tensor([h - 1.0, w - 1.0])
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                                indexing="ij")
+        to = centres[:, :, None, None] - torch.stack([ys, xs])[None]  # (8, 2, h, w)
+        disp = to.gather(0, to.norm(dim=1).argmin(0)[None, None].expand(1, 2, h, w))[0]
+        res = synthesize(scores[:2], [0, 1], boundary, disp, 4, 4 * h, 4 * w)
+        seconds = time.time() - start
+        print(json.dumps({"seconds": seconds, "peak_bytes": _rss() - base, "instances": len(res["instances"])}))
+        return
+    fn = random_walk if method == "sparse" else random_walk_dense
     out = fn(scores, boundary, radius=5, beta=10, steps=256)
     seconds = time.time() - start
     if h * w <= 64 * 64:
@@ -77,6 +90,12 @@ def walk_stage(work):
             if r.returncode:
                 sys.exit(f"walk case {method} {h}x{w} failed:\n{r.stderr[-2000:]}")
             row[method] = json.loads(r.stdout.strip().splitlines()[-1])
+        if (h, w) == (256, 512):  # a 1024 × 2048 image: the whole synthesis too
+            r = subprocess.run([sys.executable, __file__, "--walk-case", "synthesis", str(h), str(w)], cwd=REPO,
+                               capture_output=True, text=True, env=dict(os.environ, WALK_OUT=out_dir))
+            if r.returncode:
+                sys.exit(f"synthesis case {h}x{w} failed:\n{r.stderr[-2000:]}")
+            row["synthesis_1024x2048"] = json.loads(r.stdout.strip().splitlines()[-1])
         if "dense" in row:
             a = torch.load(os.path.join(out_dir, f"sparse_{h}x{w}.pt"))
             b = torch.load(os.path.join(out_dir, f"dense_{h}x{w}.pt"))
@@ -148,7 +167,6 @@ def label_stage(work, args, res):
     cam_weights = os.path.join(cam_work, "cam", "model_final.pth")
     if not os.path.exists(cam_weights):
         sys.exit(f"no classifier at {cam_weights}: run benchmarks/bench_cam.py --sets copy_paste first")
-    cam_summary = bench_cam.read(os.path.join(cam_work, "summary.json"))
     bench_cam.train_label_stage(cam_work, spec, cam_config, cam_weights, args.workers, res.setdefault("ir_labels", {}))
     cues, ir_labels = os.path.join(cam_work, "cues_train_cam"), os.path.join(cam_work, "labels_train_irnet")
     train_json, train_images = spec["train"]
@@ -185,7 +203,7 @@ def label_stage(work, args, res):
             lambda d: cv2.imread(os.path.join(sem, f"{d['image_id']}.png"), cv2.IMREAD_UNCHANGED), gt_dicts,
             num_classes, gt_folder)
     if "cam_components" not in res["labels"]:
-        threshold = cam_summary["cues"]["cam"]["threshold"]
+        threshold = bench_cam.read(os.path.join(cam_work, "cues_val_cam", "metrics.json"))["cues/best_threshold"]
         res["labels"]["cam_components"] = dict(cam_baseline(cues, gt_dicts, num_classes, threshold, gt_folder),
                                                threshold=threshold)
     return res
@@ -233,6 +251,10 @@ def tables(summary):
                         f"| {r['grid']} | {r['sparse']['seconds']:.2f} | {r['sparse']['peak_bytes'] / 2**20:.0f} | "
                         "does not fit | — | ")
             rows[-1] += f"{r['dense_matrix_bytes'] / 2**30:.3g} | {r.get('max_abs_difference', '—')} |"
+            if "synthesis_1024x2048" in r:
+                syn = r["synthesis_1024x2048"]
+                rows.append(f"| whole label synthesis, 1024x2048 image | {syn['seconds']:.2f} | "
+                            f"{syn['peak_bytes'] / 2**20:.0f} | | | | |")
     if "labels" in summary:
         rows += ["", "| train pseudo labels | AP^r@0.25 | AP^r@0.5 | AP^r@0.75 | semantic mIoU | images/s |",
                  "|---|---|---|---|---|---|"]
@@ -263,7 +285,7 @@ def main():
     summary = bench_cam.read(summary_file) if os.path.exists(summary_file) else {}
     for stage in args.stages:
         if stage == "walk":
-            summary["walk"] = walk_stage(args.work)
+            summary["walk"] = summary.get("walk") or walk_stage(args.work)
         elif stage == "labels":
             summary["labels"] = label_stage(args.work, args, summary.get("labels", {}))
         else:

@@ -41,7 +41,7 @@ def test_classifier_trains_with_a_10x_classifier_and_skips_untagged(tag_data, tm
     lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     assert lrs[id(model.head.classifier.weight)] == pytest.approx(10 * cfg.SOLVER.BASE_LR)
     assert {lrs[id(p)] for n, p in model.named_parameters() if n.startswith("backbone.")} == {cfg.SOLVER.BASE_LR}
-    assert model.head.classifier.bias is None and model.head.classifier.weight.shape[:2] == (2, 256)
+    assert model.head.classifier.bias is None and model.head.classifier.weight.shape[:2] == (2, 128)
 
     loader = WSISTrainer.build_train_loader(cfg)
     batch = next(iter(loader))

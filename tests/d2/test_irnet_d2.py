@@ -237,3 +237,24 @@ def _proxy_mask_rcnn_reads_the_store(tmp_path, store_bytes):
     batch2 = next(iter(WSISTrainer.build_train_loader(cfg_for(other))))
     assert [x["image_id"] for x in batch2] == [x["image_id"] for x in batch]
     assert mask_loss(batch2) != pytest.approx(base, rel=1e-4)
+
+
+def test_base_irnet_is_the_official_network():
+    """Base-IRNet.yaml: ResNet-50 (res5 dilated: stride 16) with all five levels, the official branch widths (the
+    boundary conv reads 5 × 32 = 160 channels, the displacement merge 3 × 256 = 768, its last stage 64 + 128 + 256 =
+    448), outputs at stride 4, the backbone frozen."""
+    from detectron2.modeling import build_model
+
+    import wsis.modeling  # noqa: F401
+
+    cfg = add_wsis_config(get_cfg())
+    cfg.merge_from_file(os.path.join(REPO, "projects", "IRNet", "configs", "Base-IRNet.yaml"))
+    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
+    model = build_model(cfg).eval()
+    shapes = model.backbone.output_shape()
+    assert [shapes[f].stride for f in cfg.MODEL.IRNET.IN_FEATURES] == [4, 4, 8, 16, 16]
+    assert model.head.boundary_out.in_channels == 160 and model.head.disp_merge[0].in_channels == 768
+    assert model.head.disp_out[0][0].in_channels == 448 and model.stride == 4
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    b, d = model.outputs(torch.zeros(3, 70, 90, dtype=torch.uint8))
+    assert b.shape == (18, 23) and d.shape == (2, 18, 23)

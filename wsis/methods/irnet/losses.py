@@ -77,8 +77,8 @@ def affinity_loss(affinities, pairs: PairLabels) -> Dict[str, torch.Tensor]:
         dict: ``fg_pos`` = mean −log a over P⁺_fg, ``bg_pos`` over P⁺_bg, ``neg`` = mean −log(1 − a) over P⁻;
         Eq. 8 is fg_pos / 2 + bg_pos / 2 + neg.
     """
-    return {"fg_pos": _masked_mean(-torch.log(affinities + EPS), pairs.fg_pos),
-            "bg_pos": _masked_mean(-torch.log(affinities + EPS), pairs.bg_pos),
+    pos = -torch.log(affinities + EPS)
+    return {"fg_pos": _masked_mean(pos, pairs.fg_pos), "bg_pos": _masked_mean(pos, pairs.bg_pos),
             "neg": _masked_mean(-torch.log(1.0 + EPS - affinities), pairs.neg)}
 
 

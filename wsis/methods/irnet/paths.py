@@ -61,11 +61,6 @@ class PairIndex:
         self.radius = float(radius)
         self.directions: List[Tuple[int, int]] = list(directions(self.radius))
         self.pad = max(max(abs(dy), abs(dx)) for dy, dx in self.directions)
-        # the distinct offsets on every path, and which of them each direction's path uses
-        offsets = sorted({p for d in self.directions for p in path_points(d)})
-        self._offsets = offsets
-        pos = {p: n for n, p in enumerate(offsets)}
-        self._paths = [[pos[p] for p in path_points(d)] for d in self.directions]
 
     def __len__(self):
         return len(self.directions)
@@ -103,8 +98,27 @@ class PairIndex:
         Returns:
             Tensor: (..., K, H, W).
         """
-        views = self.shifted(boundary, 1.0, self._offsets)  # (..., P, H, W)
-        return torch.stack([views[..., idx, :, :].amax(dim=-3) for idx in self._paths], dim=-3)
+        h, w = boundary.shape[-2:]
+        p = self.pad
+        padded = self._padded(boundary, 1.0)  # (..., H + p, W + 2p)
+        wp = padded.shape[-1]
+        # where the max is, found without a graph (per direction: its path's slices stacked, argmax); the result is
+        # then one gather from the padded map, whose backward is one scatter (not one per path pixel)
+        with torch.no_grad():
+            where = []
+            for d in self.directions:
+                pts = path_points(d)
+                views = torch.stack([padded[..., dy:dy + h, p + dx:p + dx + w] for dy, dx in pts])
+                arg = views.max(0).indices  # (..., H, W): which path pixel holds the max (max() is far faster than
+                #                             argmax() over a leading dim on CPU)
+                codes = torch.tensor([dy * wp + p + dx for dy, dx in pts], device=padded.device)
+                where.append(codes[arg])
+            base = (torch.arange(h, device=padded.device)[:, None] * wp
+                    + torch.arange(w, device=padded.device)[None, :])
+            index = torch.stack(where, dim=-3) + base  # (..., K, H, W) flat positions in the padded map
+        lead = padded.shape[:-2]
+        flat = padded.reshape(*lead, 1, -1).expand(*lead, len(self.directions), -1)
+        return flat.gather(-1, index.reshape(*lead, len(self.directions), -1)).reshape(index.shape)
 
     def affinities(self, boundary):
         """a_ij = 1 − max_{k ∈ Π_ij} B(x_k) (Eq. 7): (..., H, W) → (..., K, H, W); 0 for out-of-bounds pairs."""

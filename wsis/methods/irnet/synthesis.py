@@ -77,7 +77,11 @@ def synthesize(cams, classes: Sequence[int], boundary, displacement, stride: int
     inst = instance_map(displacement, settings.centroid_steps, settings.centroid_threshold, settings.unassigned)
     num = int(inst.max()) + 1 if inst.numel() else 0
     maps = torch.cat([cams.float(), instance_cams(cams.float(), inst)])  # (C + C·I, h, w)
-    walked = random_walk(maps, boundary, settings.walk_radius, settings.beta, settings.walk_steps)
+    # the walk is linear: an all-zero map (a class with no CAM inside an instance) stays zero, so only the others walk
+    live = maps.flatten(1).abs().amax(1) > 0
+    walked = torch.zeros_like(maps)
+    if live.any():
+        walked[live] = random_walk(maps[live], boundary, settings.walk_radius, settings.beta, settings.walk_steps)
     up = upsample_cams(walked, height, width, stride)
     return {"semantic": semantic_from_scores(up[:c], classes, settings.bg_threshold),
             "instances": instances_from_scores(up[c:], classes, num, settings.bg_threshold, settings.min_fragment),
