@@ -170,7 +170,7 @@ def label_stage(work, args, res):
     bench_cam.train_label_stage(cam_work, spec, cam_config, cam_weights, args.workers, res.setdefault("ir_labels", {}))
     cues, ir_labels = os.path.join(cam_work, "cues_train_cam"), os.path.join(cam_work, "labels_train_irnet")
     train_json, train_images = spec["train"]
-    gt_dicts = load_coco_instances(train_json, train_images, supervision="mask")
+    gt_dicts, _ = load_coco_instances(train_json, train_images, supervision="mask")
     num_classes = 5
     gt_folder = os.path.join(bench_cam.CP_ROOT, "semantic", "train")
 
@@ -186,7 +186,10 @@ def label_stage(work, args, res):
     base = ["tools/make_pseudo_masks.py", "--method", "irnet", "--json", train_json, "--images", train_images,
             "--config-file", config, "--no-progress", "--num-vis", "4"]
     opts = ["MODEL.WEIGHTS", weights, "WSIS.IRNET.CUES", cues]
-    variants = {"irnet": ([], 2), "irnet_1_worker": ([], 1), "irnet_no_walk": (["WSIS.IRNET.WALK_STEPS", "0"], 2)}
+    # throughput on one sixth of the images (200), 1 and 2 workers; quality on all of them
+    shard = ["--num-shards", "6", "--shard-index", "0"]
+    variants = {"irnet": ([], 2), "irnet_no_walk": (["WSIS.IRNET.WALK_STEPS", "0"], 2),
+                "throughput_1_worker": (shard, 1), "throughput_2_workers": (shard, 2)}
     res.setdefault("labels", {})
     for name, (extra, workers) in variants.items():
         out = os.path.join(work, f"pseudo_{name}")
@@ -196,6 +199,9 @@ def label_stage(work, args, res):
             res["labels"].setdefault(name, {})["seconds"] = time.time() - start
         m = bench_cam.read(os.path.join(out, "metrics.json"))
         entry = res["labels"].setdefault(name, {})
+        if name.startswith("throughput"):
+            entry.update(images=m["num_images"], images_per_s=m["num_images"] / entry["seconds"])
+            continue
         entry.update({k: m[k] for k in ("AP^r@0.25", "AP^r@0.5", "AP^r@0.75", "num_pseudo_instances")})
         entry["images_per_s"] = m["num_images"] / entry["seconds"] if entry.get("seconds") else None
         sem = os.path.join(out, "semantic_irnet")
@@ -259,6 +265,9 @@ def tables(summary):
         rows += ["", "| train pseudo labels | AP^r@0.25 | AP^r@0.5 | AP^r@0.75 | semantic mIoU | images/s |",
                  "|---|---|---|---|---|---|"]
         for name, m in summary["labels"]["labels"].items():
+            if name.startswith("throughput"):
+                rows.append(f"| {name} ({m['images']} images) | | | | | {m['images_per_s']:.2f} |")
+                continue
             ips = f"{m['images_per_s']:.2f}" if m.get("images_per_s") else "—"
             rows.append(f"| {name} | {m['AP^r@0.25']:.1f} | {m['AP^r@0.5']:.1f} | {m['AP^r@0.75']:.1f} | "
                         f"{m['semantic_miou']:.3f} | {ips} |")

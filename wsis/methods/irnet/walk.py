@@ -11,6 +11,8 @@ for small grids. Both compute vec(M*) = T^t vec(M ⊙ (1 − B)).
 
 Shapes: M score maps, (H, W) the grid (1/4 of the image).
 """
+import warnings
+
 import torch
 
 from .paths import PairIndex
@@ -56,7 +58,9 @@ def transition_matrix(boundary, radius: float = 5.0, beta: float = 10.0, dtype=t
     row_sum = torch.zeros(h * w, device=vals.device, dtype=vals.dtype).index_add_(0, rows, vals)
     vals = vals / row_sum[rows]
     coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (h * w, h * w), check_invariants=False).coalesce()
-    return coo.to_sparse_csr()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": CSR @ dense is all that is used
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr()
 
 
 def dense_transition_matrix(boundary, radius: float = 5.0, beta: float = 10.0, dtype=torch.float64):
