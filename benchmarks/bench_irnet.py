@@ -188,14 +188,15 @@ def label_stage(work, args, res):
     opts = ["MODEL.WEIGHTS", weights, "WSIS.IRNET.CUES", cues]
     # throughput on one sixth of the images (200), 1 and 2 workers; quality on all of them
     shard = ["--num-shards", "6", "--shard-index", "0"]
-    variants = {"irnet": ([], 2), "irnet_no_walk": (["WSIS.IRNET.WALK_STEPS", "0"], 2),
-                "throughput_1_worker": (shard, 1), "throughput_2_workers": (shard, 2)}
+    variants = {"irnet": ([], [], 2), "irnet_no_walk": ([], ["WSIS.IRNET.WALK_STEPS", "0"], 2),
+                "throughput_1_worker": (shard, [], 1), "throughput_2_workers": (shard, [], 2)}
     res.setdefault("labels", {})
-    for name, (extra, workers) in variants.items():
+    for name, (flags, extra, workers) in variants.items():
         out = os.path.join(work, f"pseudo_{name}")
         if not os.path.exists(os.path.join(out, "metrics.json")):
             start = time.time()
-            _sh(base + ["--out", out, "--workers", str(workers)] + opts + extra, os.path.join(work, f"{name}.log"))
+            _sh(base + flags + ["--out", out, "--workers", str(workers)] + opts + extra,
+                os.path.join(work, f"{name}.log"))
             res["labels"].setdefault(name, {})["seconds"] = time.time() - start
         m = bench_cam.read(os.path.join(out, "metrics.json"))
         entry = res["labels"].setdefault(name, {})
