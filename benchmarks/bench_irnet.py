@@ -104,10 +104,6 @@ def walk_stage(work):
     return rows
 
 
-def _sh(args, log):
-    return bench_cam.sh(args, log)
-
-
 def _ap_r_of_instances(per_image, gt_dicts, num_classes):
     from wsis.evaluation.ap_r import InstanceAPAccumulator
 
@@ -178,7 +174,7 @@ def label_stage(work, args, res):
     irnet_dir = os.path.join(work, "irnet")
     weights = os.path.join(irnet_dir, "model_final.pth")
     if not os.path.exists(weights):
-        res["irnet_train_seconds"] = _sh(
+        res["irnet_train_seconds"] = bench_cam.sh(
             ["tools/train_net.py", "--config-file", config, "MODEL.WEIGHTS", cam_weights, "WSIS.DATA.SEMANTIC_LABELS",
              f"('{ir_labels}',)", "SOLVER.MAX_ITER", str(args.irnet_iters), "OUTPUT_DIR", irnet_dir, "SEED", "0"],
             os.path.join(work, "irnet_train.log"))
@@ -195,7 +191,7 @@ def label_stage(work, args, res):
         out = os.path.join(work, f"pseudo_{name}")
         if not os.path.exists(os.path.join(out, "metrics.json")):
             start = time.time()
-            _sh(base + flags + ["--out", out, "--workers", str(workers)] + opts + extra,
+            bench_cam.sh(base + flags + ["--out", out, "--workers", str(workers)] + opts + extra,
                 os.path.join(work, f"{name}.log"))
             res["labels"].setdefault(name, {})["seconds"] = time.time() - start
         m = bench_cam.read(os.path.join(out, "metrics.json"))
@@ -238,7 +234,7 @@ def mrcnn_stage(work, args, res):
         out = os.path.join(work, f"mrcnn_{name}")
         log = os.path.join(work, f"mrcnn_{name}.log")
         if not os.path.exists(os.path.join(out, "model_final.pth")):
-            res[f"{name}_seconds"] = _sh(["tools/train_net.py", "--config-file", config, "SOLVER.MAX_ITER",
+            res[f"{name}_seconds"] = bench_cam.sh(["tools/train_net.py", "--config-file", config, "SOLVER.MAX_ITER",
                                           str(args.mrcnn_iters), "SOLVER.STEPS", f"({int(args.mrcnn_iters * 0.9)},)",
                                           "OUTPUT_DIR", out, "SEED", "0"] + opts, log)
         res[name] = dict(zip(("coco_segm_AP", "AP^r@0.5"), _mask_ap(log)))

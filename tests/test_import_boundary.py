@@ -32,8 +32,6 @@ GLUE = {
 #: Pure at import, detectron2 only inside a function that runs in a detectron2 setting.
 LAZY_GLUE = {
     "wsis.core.fields",  # crop_and_resize uses detectron2's ROIAlign (called by the mask heads)
-    "wsis.methods.cam.generator",  # builds the CAM classifier when it runs
-    "wsis.methods.irnet.generator",  # builds IRNet when it runs
     "wsis.pseudo.job",  # run_distributed_job, under detectron2's launch
     "wsis.pseudo.network",  # the base of generators that build a detectron2 model when they run
     "wsis.cli.make_pseudo_masks",  # detectron2's get_cfg (boxcaseg) and launch (--num-gpus)

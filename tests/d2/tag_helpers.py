@@ -55,6 +55,14 @@ def _register(name, json_file, images, supervision):
     register_coco_weak(name, json_file, images, supervision=supervision)
 
 
+def _tag_data(tmp_path):
+    """The tag set, registered as ``cam_test_tag`` (tags) and ``cam_test`` (masks): (json file, image folder)."""
+    json_file, images = _tag_set(tmp_path)
+    _register("cam_test_tag", json_file, images, "tag")
+    _register("cam_test", json_file, images, "mask")
+    return json_file, images
+
+
 def _cam_cfg(tmp_path, opts=()):
     import wsis.modeling  # noqa: F401
 

@@ -16,17 +16,14 @@ from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 from wsis.config import add_wsis_config  # noqa: E402
 
 from conftest import REPO  # noqa: E402
-from tag_helpers import _cam_cfg, _register, _tag_set, _trained_classifier, _tree_bytes  # noqa: E402
+from tag_helpers import _cam_cfg, _tag_data, _trained_classifier, _tree_bytes  # noqa: E402
 
 SEM_CFG = os.path.join(REPO, "projects", "CAM", "configs", "semantic_R18_FPN_scratch_copy_paste.yaml")
 
 
 @pytest.fixture
 def tag_data(tmp_path):
-    json_file, images = _tag_set(tmp_path)
-    _register("cam_test_tag", json_file, images, "tag")
-    _register("cam_test", json_file, images, "mask")
-    return json_file, images
+    return _tag_data(tmp_path)
 
 
 def test_classifier_trains_with_a_10x_classifier_and_skips_untagged(tag_data, tmp_path):

@@ -16,7 +16,7 @@ from detectron2.config import get_cfg  # noqa: E402
 from wsis.config import add_wsis_config  # noqa: E402
 
 from conftest import REPO  # noqa: E402
-from tag_helpers import _register, _tag_set, _trained_classifier, _tree_bytes  # noqa: E402
+from tag_helpers import _tag_data, _trained_classifier, _tree_bytes  # noqa: E402
 
 IRNET_CFG = os.path.join(REPO, "projects", "IRNet", "configs", "irnet_R18_scratch_copy_paste.yaml")
 MRCNN_CFG = os.path.join(REPO, "projects", "IRNet", "configs", "mask_rcnn_R18_FPN_scratch_copy_paste.yaml")
@@ -27,9 +27,7 @@ def ir_labels(tmp_path):
     """A tag set, a briefly trained classifier, its cues and IRNet's confident (IR) labels."""
     from wsis.cli import make_cues, make_semantic_labels
 
-    json_file, images = _tag_set(tmp_path)
-    _register("cam_test_tag", json_file, images, "tag")
-    _register("cam_test", json_file, images, "mask")
+    json_file, images = _tag_data(tmp_path)
     config, weights = _trained_classifier(tmp_path)
     cues = tmp_path / "cues"
     make_cues.main(["--json", json_file, "--images", images, "--config-file", config, "--no-progress", "--out",

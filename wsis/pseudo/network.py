@@ -91,6 +91,19 @@ class NetworkGenerator:
             self.on_model_loaded()
         return self._model
 
+    def image_tensor(self, dataset_dict):
+        """The dict's image as the model's input: a (3, H, W) uint8 tensor in ``INPUT.FORMAT``, its size checked
+        against the dict's ``height``/``width``."""
+        import numpy as np
+        from detectron2.data.detection_utils import read_image
+
+        image = read_image(dataset_dict["file_name"], format=self.cfg.INPUT.FORMAT)
+        h, w = image.shape[:2]
+        if (h, w) != (dataset_dict["height"], dataset_dict["width"]):
+            raise ValueError(f"the image is {w}x{h} but its annotation says {dataset_dict['width']}x"
+                             f"{dataset_dict['height']}")
+        return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
     def register_model(self):
         """Import the glue that registers :attr:`meta_architecture` (each subclass its own)."""
 

@@ -1,8 +1,9 @@
-"""Reading a dataset dict's image and writing a pseudo-mask store record (:mod:`wsis.data.pseudo_store`)."""
+"""Reading a dataset dict's image and writing a pseudo-mask store record (:mod:`wsis.data.pseudo_store`): of the
+annotations a generator was given (:func:`image_record`), or of instances it made without one (:func:`generated_record`)."""
 import cv2
 import numpy as np
 
-from wsis.core.boxes import annotation_box, xyxy_to_xywh
+from wsis.core.boxes import annotation_box, mask_tight_box, xyxy_to_xywh
 from wsis.core.masks import encode_mask
 
 
@@ -54,3 +55,21 @@ def image_record(dataset_dict, anns, masks, instance_ignore=None, image_ignore=N
             for a, m, ign, v, s in zip(anns, masks, instance_ignore, valid, scores)
         ],
     }
+
+
+def generated_record(dataset_dict, instances):
+    """
+    A record of instances a generator created without a source annotation (e.g. from image tags): each
+    ``{"category_id", "mask" (H, W) bool, "score"}`` → ``annotation_id`` null, the mask's tight box, valid, no ignore
+    (:func:`wsis.data.pseudo_store.attach_pseudo_masks` appends them as annotations). Empty masks are left out.
+    """
+    out = []
+    for inst in instances:
+        mask = np.asarray(inst["mask"], dtype=bool)
+        if not mask.any():
+            continue
+        out.append({"annotation_id": None, "category_id": int(inst["category_id"]),
+                    "bbox": xyxy_to_xywh(mask_tight_box(mask)), "segmentation": encode_mask(mask), "valid": True,
+                    "ignore": None, "score": float(inst["score"])})
+    return {"image_id": dataset_dict["image_id"], "height": dataset_dict["height"], "width": dataset_dict["width"],
+            "ignore": None, "instances": out}

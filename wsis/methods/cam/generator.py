@@ -2,7 +2,6 @@
 CAM / Grad-CAM cues of every image from a trained ``CAMClassifier``: the generator that ``tools/make_cues.py`` runs
 into a cue store (:mod:`wsis.data.cue_store`) with :func:`wsis.pseudo.run_generator`.
 """
-import numpy as np
 import torch
 
 from wsis.pseudo.network import NetworkGenerator
@@ -33,7 +32,7 @@ class CueGenerator(NetworkGenerator):
         super().__init__(config_file, opts, weights, threads=threads, device=device, config_keys=config_keys)
         c = self.cfg.MODEL.CAM
         self.method, self.classes = method, classes
-        self.input_format, self.stride, self.threshold = self.cfg.INPUT.FORMAT, int(c.CUE_STRIDE), float(c.SCORE_THRESHOLD)
+        self.stride, self.threshold = int(c.CUE_STRIDE), float(c.SCORE_THRESHOLD)
         self.params = {**self.network_params, "cue": method, "classes": classes, "scales": [float(s) for s in c.SCALES],
                        "flip": bool(c.FLIP), "stride": self.stride, "score_threshold": self.threshold}
         self.provenance_extra = {"checkpoint": self.weights, "checkpoint_sha256": self.weights_sha256}
@@ -60,15 +59,9 @@ class CueGenerator(NetworkGenerator):
         import wsis.methods.cam.meta_arch  # noqa: F401  (registers CAMClassifier)
 
     def __call__(self, dataset_dict):
-        from detectron2.data.detection_utils import read_image
-
         model = self.model()
-        image = read_image(dataset_dict["file_name"], format=self.input_format)
-        h, w = image.shape[:2]
-        if (h, w) != (dataset_dict["height"], dataset_dict["width"]):
-            raise ValueError(f"the image is {w}x{h} but its annotation says {dataset_dict['width']}x"
-                             f"{dataset_dict['height']}")
-        tensor = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        tensor = self.image_tensor(dataset_dict)
+        h, w = tensor.shape[-2:]
         if self.classes == "tags":
             classes = sorted(int(c) for c in dataset_dict.get("image_labels", ()))
         else:

@@ -9,33 +9,16 @@ tags``); no box of the source is read.
 """
 import os
 
-import numpy as np
 import torch
 
-from wsis.core.boxes import mask_tight_box, xyxy_to_xywh
-from wsis.core.masks import encode_mask
 from wsis.core.semantic import write_label_png
 from wsis.pseudo.network import NetworkGenerator
+from wsis.pseudo.records import generated_record
 from wsis.pseudo.registry import register_generator
 
 from .synthesis import SynthesisSettings, synthesize
 
-__all__ = ["IRNetGenerator", "generated_record"]
-
-
-def generated_record(dataset_dict, instances):
-    """A pseudo-mask store record of instances a generator created from tags: ``{"category_id", "mask" (H, W)
-    bool, "score"}`` each → ``annotation_id`` null, the mask's tight box, valid, no ignore."""
-    out = []
-    for inst in instances:
-        mask = np.asarray(inst["mask"], dtype=bool)
-        if not mask.any():
-            continue
-        out.append({"annotation_id": None, "category_id": int(inst["category_id"]),
-                    "bbox": xyxy_to_xywh(mask_tight_box(mask)), "segmentation": encode_mask(mask), "valid": True,
-                    "ignore": None, "score": float(inst["score"])})
-    return {"image_id": dataset_dict["image_id"], "height": dataset_dict["height"], "width": dataset_dict["width"],
-            "ignore": None, "instances": out}
+__all__ = ["IRNetGenerator"]
 
 
 @register_generator("irnet")
@@ -93,8 +76,6 @@ class IRNetGenerator(NetworkGenerator):
         import wsis.methods.irnet.meta_arch  # noqa: F401  (registers IRNet)
 
     def __call__(self, dataset_dict):
-        from detectron2.data.detection_utils import read_image
-
         image_id = dataset_dict["image_id"]
         if image_id not in self.cues:
             raise KeyError(f"no cues for this image in {self.cues.out_dir}")
@@ -102,13 +83,10 @@ class IRNetGenerator(NetworkGenerator):
         model = self.model()
         if int(entry["stride"]) != model.stride:
             raise ValueError(f"the cues are at stride {entry['stride']} but IRNet's outputs at {model.stride}")
-        image = read_image(dataset_dict["file_name"], format=self.cfg.INPUT.FORMAT)
-        h, w = image.shape[:2]
-        if (h, w) != (dataset_dict["height"], dataset_dict["width"]):
-            raise ValueError(f"the image is {w}x{h} but its annotation says {dataset_dict['width']}x"
-                             f"{dataset_dict['height']}")
+        image = self.image_tensor(dataset_dict)
+        h, w = image.shape[-2:]
         classes, cams = self.cues[image_id]
-        boundary, displacement = model.outputs(torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1))))
+        boundary, displacement = model.outputs(image)
         out = synthesize(torch.from_numpy(cams), classes.tolist(), boundary, displacement, model.stride, h, w,
                          self.settings)
         if self.semantic_dir:

@@ -13,7 +13,7 @@ import torch
 from scipy import ndimage
 
 __all__ = ["refine_centroids", "cluster_centroids", "instance_map", "instance_cams",
-           "instances_from_scores", "semantic_from_scores"]
+           "instances_from_scores", "scored_fragments", "semantic_from_scores"]
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -152,14 +152,26 @@ def instances_from_scores(scores, classes, num_instances: int, bg_threshold: flo
     s = _normalise(scores.float())
     label = torch.cat([s.new_full((1, h, w), bg_threshold), s]).argmax(0).cpu().numpy()
     s = s.cpu().numpy()
+    regions = ((label == n + 1, s[n], classes[n // num_instances]) for n in range(scores.shape[0]))
+    return scored_fragments(regions, min_fragment * h * w)
+
+
+def scored_fragments(regions, min_pixels: float = 0) -> List[Dict]:
+    """
+    Instances from labelled regions: each region's 4-connected fragments of at least ``min_pixels`` pixels, scored
+    by the maximum of the region's score map inside the fragment.
+
+    Args:
+        regions (iterable of (mask (H, W) bool, score map (H, W), category)).
+    Returns:
+        list[dict]: ``{"category_id", "mask", "score"}`` by descending score (ties: region, then fragment order).
+    """
     out = []
-    for n in range(scores.shape[0]):
-        fragments, count = ndimage.label(label == n + 1, structure=FOUR_CONNECTED)
+    for region, score, category in regions:
+        fragments, count = ndimage.label(region, structure=FOUR_CONNECTED)
         for f in range(1, count + 1):
             mask = fragments == f
-            if mask.sum() < min_fragment * h * w:
-                continue
-            cls = int(classes[n // num_instances])
-            out.append({"category_id": cls, "mask": mask, "score": float(s[n][mask].max())})
+            if mask.sum() >= min_pixels:
+                out.append({"category_id": int(category), "mask": mask, "score": float(score[mask].max())})
     order = sorted(range(len(out)), key=lambda i: -out[i]["score"])
     return [out[i] for i in order]

@@ -74,7 +74,7 @@ class IRNet(nn.Module):
     def lr_factor(self, name):
         """Per-parameter LR factor (:class:`wsis.engine.WSISTrainer` asks): ``DISPLACEMENT_LR_MULTIPLIER`` for the
         displacement branch, 1 otherwise."""
-        return self.displacement_lr_multiplier if name.startswith(("head.disp_",)) else 1.0
+        return self.displacement_lr_multiplier if name.startswith("head.disp_") else 1.0
 
     def _features(self, images):
         if self.freeze_backbone:

@@ -11,15 +11,14 @@ from typing import Dict, List, Sequence
 
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 
 from wsis.methods.cam.localization import upsample_cams
 
 from .instances import (
-    FOUR_CONNECTED,
     instance_cams,
     instance_map,
     instances_from_scores,
+    scored_fragments,
     semantic_from_scores,
 )
 from .walk import random_walk
@@ -99,12 +98,5 @@ def cam_components(cams, classes: Sequence[int], stride: int, height: int, width
     if up.shape[0] == 0:
         return []
     best, peak = up.argmax(0), up.max(0)
-    out = []
-    for n, cls in enumerate(classes):
-        comps, count = ndimage.label((best == n) & (peak > threshold), structure=FOUR_CONNECTED)
-        for f in range(1, count + 1):
-            mask = comps == f
-            if mask.sum() >= min_fragment * height * width:
-                out.append({"category_id": int(cls), "mask": mask, "score": float(up[n][mask].max())})
-    order = sorted(range(len(out)), key=lambda i: -out[i]["score"])
-    return [out[i] for i in order]
+    regions = (((best == n) & (peak > threshold), up[n], cls) for n, cls in enumerate(classes))
+    return scored_fragments(regions, min_fragment * height * width)
