@@ -21,7 +21,7 @@ GLUE = {
     "wsis.data.build", "wsis.data.mapper", "wsis.data.datasets", "wsis.data.datasets.builtin",
     "wsis.data.datasets.register",
     "wsis.evaluation.evaluators",
-    "wsis.engine", "wsis.engine.loaders", "wsis.engine.trainer",
+    "wsis.engine", "wsis.engine.loaders", "wsis.engine.trainer", "wsis.engine.checkpoint",
     "wsis.methods.proxy_mask_rcnn.roi_heads",
     "wsis.methods.bbtp.roi_heads", "wsis.methods.bbtp.meta_arch",
     "wsis.methods.boxcaseg.meta_arch", "wsis.methods.boxcaseg.mapper", "wsis.methods.boxcaseg.loaders",
@@ -36,11 +36,14 @@ LAZY_GLUE = {
     "wsis.pseudo.network",  # the base of generators that build a detectron2 model when they run
     "wsis.cli.make_pseudo_masks",  # detectron2's get_cfg (boxcaseg) and launch (--num-gpus)
     "wsis.cli.make_cues",  # detectron2's get_cfg (the classifier's config) and launch (--num-gpus)
+    "wsis.checkpoint.path_handler",  # the wsis:// handler also goes on detectron2's PathManager, where installed
+    "wsis.model_zoo",  # get_config / get build detectron2 configs and models
 }
 #: Imports every glue module when detectron2 is installed (by importlib), nothing of it without.
 REGISTRATION = {"wsis.modeling"}
 #: Package layers: a package imports only packages of a lower layer (methods: also other methods' pure modules).
-LAYERS = {"core": 0, "data": 1, "evaluation": 1, "pseudo": 2, "engine": 2, "methods": 3, "config": 4, "modeling": 4, "cli": 5}
+LAYERS = {"core": 0, "data": 1, "evaluation": 1, "checkpoint": 2, "pseudo": 3, "engine": 3, "methods": 4, "config": 5,
+          "modeling": 5, "model_zoo": 6, "cli": 7}
 
 
 def _name(path):

@@ -8,6 +8,8 @@ Without detectron2 nothing is imported, and asking for one of the names below ra
 import importlib
 import importlib.util
 
+import wsis.checkpoint  # noqa: F401  (registers the wsis:// checkpoint paths)
+
 _GLUE = {
     "ProxyMaskRCNNConvUpsampleHead": "wsis.methods.proxy_mask_rcnn.roi_heads",
     "BoxSupervisedMaskRCNNConvUpsampleHead": "wsis.methods.bbtp.roi_heads",

@@ -67,6 +67,17 @@ def test_instant_train_and_eval(tmp_path):
     assert apr["AP^r@0.25"] >= apr["AP^r@0.5"] >= apr["AP^r@0.75"]  # a stricter IoU never raises AP
     assert os.path.isfile(out / "model_final.pth")
 
+    # the checkpoint says which weak labels made it: the box-fill store, by provenance and bytes
+    from wsis.checkpoint import read_description
+    from wsis.data.pseudo_store import load_pseudo_masks, source_hash_of_file
+
+    store = str(pseudo / "pseudo_masks.json")
+    (weak,) = read_description(out / "model_final.pth")["weak_labels"]
+    assert weak["path"] == store and weak["sha256"] == source_hash_of_file(store)
+    assert weak["provenance"] == load_pseudo_masks(store)[0] and weak["provenance"]["method"] == "boxfill"
+    described = _run([os.path.join(REPO, "tools", "describe_checkpoint.py"), str(out / "model_final.pth")], tmp_path)
+    assert f"pseudo_masks: {store}" in described and "method boxfill" in described
+
     # the checkpoint written by training loads back through DetectionCheckpointer (torch.load weights_only)
     log = _run([*train_net, "--eval-only", *opts, "MODEL.WEIGHTS", str(out / "model_final.pth")], cwd=tmp_path)
     assert "copypaste: Task: segm_APr" in log

@@ -8,6 +8,7 @@ from detectron2.solver.build import get_default_optimizer_params, maybe_add_grad
 
 import wsis.data.datasets  # noqa: F401  (registers builtin datasets)
 
+from .checkpoint import attach_description
 from .loaders import default_output_folder, get_loaders
 
 __all__ = ["WSISTrainer", "build_evaluators", "build_wsis_optimizer"]
@@ -46,7 +47,13 @@ class WSISTrainer(DefaultTrainer):
     rates (:func:`build_wsis_optimizer`).
     The engine imports no method: ``import wsis.modeling`` first, which registers every method's model parts and
     loaders (``tools/train_net.py`` does).
+    Every checkpoint it saves describes the run (wsis version, config, datasets, the provenance of each pseudo-label
+    input: :mod:`wsis.engine.checkpoint`); ``tools/describe_checkpoint.py`` prints it.
     """
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        attach_description(self.checkpointer, cfg)
 
     @classmethod
     def build_optimizer(cls, cfg, model):
