@@ -1,6 +1,5 @@
 """wsis:// paths: a local folder or mirror from WSIS_MODEL_ZOO, clear failures for unknown or missing names, and a
 checkpoint loaded through the path by fvcore's Checkpointer (detectron2's: tests/d2/test_model_zoo_d2.py)."""
-import os
 
 import pytest
 import torch

@@ -135,7 +135,8 @@ def format_description(desc, with_config=False):
             lines.append("    params.json " + json.dumps(e["params"], sort_keys=True))
     init = desc.get("init_weights")
     if init:
-        lines.append(f"initial weights: {init['path']}" + (f" (sha256 {init['sha256'][:12]})" if "sha256" in init else ""))
+        digest = f" (sha256 {init['sha256'][:12]})" if "sha256" in init else ""
+        lines.append(f"initial weights: {init['path']}{digest}")
         if init.get("description"):
             inner = format_description(init["description"]).splitlines()
             lines += ["    " + s for s in inner]
