@@ -68,5 +68,6 @@ setup(
         "tqdm",
         "Pillow",
     ],
-    extras_require={"test": ["pytest"]},
+    # wheel: the test that installs wsis non-editably builds it with the venv's setuptools (bdist_wheel before 70.1)
+    extras_require={"test": ["pytest", "wheel"]},
 )
