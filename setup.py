@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def get_version():
-    init = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsis", "__init__.py")
+    init = os.path.join(HERE, "wsis", "__init__.py")
     with open(init) as f:
         return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
@@ -28,7 +28,7 @@ def model_zoo_configs():
     files, it is kept. Returns the package-data paths.
     """
     dest = os.path.join(HERE, "wsis", "model_zoo", "configs")
-    sources = [os.path.join("configs")] + sorted(
+    sources = ["configs"] + sorted(
         os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "projects", "*", "configs")))
     if os.path.isdir(os.path.join(HERE, "configs")):
         if os.path.islink(dest) or os.path.isfile(dest):

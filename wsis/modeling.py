@@ -6,9 +6,9 @@ imports it; so does any project that builds wsis models from a config.
 Without detectron2 nothing is imported, and asking for one of the names below raises an ImportError that says so.
 """
 import importlib
-import importlib.util
 
 import wsis.checkpoint  # noqa: F401  (registers the wsis:// checkpoint paths)
+from wsis.core import has_detectron2
 
 _GLUE = {
     "ProxyMaskRCNNConvUpsampleHead": "wsis.methods.proxy_mask_rcnn.roi_heads",
@@ -24,14 +24,7 @@ _GLUE = {
 __all__ = list(_GLUE)
 
 
-def _has_detectron2():
-    try:
-        return importlib.util.find_spec("detectron2") is not None
-    except (ImportError, ValueError):  # an import hook refused it, or a None entry in sys.modules
-        return False
-
-
-if _has_detectron2():
+if has_detectron2():
     import wsis.data.datasets  # noqa: F401  (registers builtin datasets)
 
     for _name, _module in _GLUE.items():

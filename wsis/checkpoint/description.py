@@ -47,7 +47,10 @@ def _semantic_labels(folder):
         with open(params) as f:
             entry["params"] = json.load(f)
     elif os.path.isfile(store):  # written beside a pseudo-mask store (IRNet, --save-semantic): its provenance
-        entry["provenance"] = _pseudo_masks(store).get("provenance")
+        try:
+            entry["provenance"] = load_pseudo_masks(store)[0]
+        except PseudoMaskError as e:
+            entry["error"] = str(e)
     return entry
 
 

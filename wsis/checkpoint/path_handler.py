@@ -10,10 +10,11 @@ A name that is not a shipped config fails with :class:`ModelZooError` at once, b
 Detectron2-free: the handler is an iopath ``PathHandler``; :func:`register_wsis_handler` adds it to fvcore's
 ``PathManager`` and, where detectron2 is installed, to detectron2's (the one ``DetectionCheckpointer`` reads with).
 """
-import importlib.util
 import os
 
 from iopath.common.file_io import PathHandler
+
+from wsis.core import has_detectron2
 
 from .catalog import ModelZooError, config_of_checkpoint
 
@@ -83,19 +84,12 @@ class WSISHandler(PathHandler):
         return self._path_manager.isfile(target) if "://" in target else os.path.isfile(target)
 
 
-def _has_detectron2():
-    try:
-        return importlib.util.find_spec("detectron2") is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def register_wsis_handler():
     """Add a :class:`WSISHandler` to fvcore's and (if installed) detectron2's ``PathManager``; idempotent."""
     from fvcore.common.file_io import PathManager as fvcore_path_manager
 
     managers = [fvcore_path_manager]
-    if _has_detectron2():
+    if has_detectron2():
         from detectron2.utils.file_io import PathManager as d2_path_manager
 
         managers.append(d2_path_manager)

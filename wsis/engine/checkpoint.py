@@ -33,8 +33,11 @@ class TrainingDescription:
     """
 
     def __init__(self, cfg):
-        datasets = {"train": describe_datasets(cfg.DATASETS.TRAIN), "test": describe_datasets(cfg.DATASETS.TEST)}
-        self.description = training_description(cfg, datasets) if comm.is_main_process() else None
+        self.description = None
+        if comm.is_main_process():  # the only process that saves: the others hash and read nothing
+            datasets = {"train": describe_datasets(cfg.DATASETS.TRAIN),
+                        "test": describe_datasets(cfg.DATASETS.TEST)}
+            self.description = training_description(cfg, datasets)
         self.loaded = None
 
     def state_dict(self):
