@@ -28,6 +28,7 @@ GLUE = {
     "wsis.methods.boxcaseg.evaluator",
     "wsis.methods.cam.meta_arch", "wsis.methods.cam.loaders", "wsis.methods.cam.sem_seg_head",
     "wsis.methods.irnet.meta_arch",
+    "wsis.methods.dsrg.head", "wsis.methods.dsrg.meta_arch", "wsis.methods.dsrg.final_labels",
 }
 #: Pure at import, detectron2 only inside a function that runs in a detectron2 setting.
 LAZY_GLUE = {
@@ -36,6 +37,7 @@ LAZY_GLUE = {
     "wsis.pseudo.network",  # the base of generators that build a detectron2 model when they run
     "wsis.cli.make_pseudo_masks",  # detectron2's get_cfg (boxcaseg) and launch (--num-gpus)
     "wsis.cli.make_cues",  # detectron2's get_cfg (the classifier's config) and launch (--num-gpus)
+    "wsis.cli.make_dsrg_labels",  # detectron2's get_cfg, build_model and checkpointer
     "wsis.checkpoint.path_handler",  # the wsis:// handler also goes on detectron2's PathManager, where installed
     "wsis.model_zoo",  # get_config / get build detectron2 configs and models
 }

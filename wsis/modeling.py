@@ -20,6 +20,8 @@ _GLUE = {
     "CAMTagLoaders": "wsis.methods.cam.loaders",
     "IgnoreAwareSemSegFPNHead": "wsis.methods.cam.sem_seg_head",
     "IRNet": "wsis.methods.irnet.meta_arch",
+    "DSRGHead": "wsis.methods.dsrg.head",
+    "DSRGSemanticSegmentor": "wsis.methods.dsrg.meta_arch",
 }
 __all__ = list(_GLUE)
 

@@ -93,6 +93,17 @@ def _trained_classifier(tmp_path):
     return str(config), str(tmp_path / "cam.pth")
 
 
+def _register_sem_gt(tmp_path):
+    """The tag set's true semantic maps, registered as ``cam_test_sem_seg`` (written under tmp_path/gt)."""
+    from wsis.data.datasets import register_semantic_ground_truth
+
+    if "cam_test_sem_seg" in DatasetCatalog.list():
+        DatasetCatalog.remove("cam_test_sem_seg")
+        MetadataCatalog.remove("cam_test_sem_seg")
+    register_semantic_ground_truth("cam_test_sem_seg", "cam_test", str(tmp_path / "gt"))
+    return DatasetCatalog.get("cam_test_sem_seg")
+
+
 def _tree_bytes(folder):
     out = {}
     for root, _, files in os.walk(folder):

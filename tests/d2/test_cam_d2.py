@@ -16,7 +16,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 from wsis.config import add_wsis_config  # noqa: E402
 
 from conftest import REPO  # noqa: E402
-from tag_helpers import _cam_cfg, _tag_data, _trained_classifier, _tree_bytes  # noqa: E402
+from tag_helpers import _cam_cfg, _register_sem_gt, _tag_data, _trained_classifier, _tree_bytes  # noqa: E402
 
 SEM_CFG = os.path.join(REPO, "projects", "CAM", "configs", "semantic_R18_FPN_scratch_copy_paste.yaml")
 
@@ -138,16 +138,6 @@ def _sem_cfg(tmp_path, label_dir, opts=()):
                          "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "64",
                          "DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", str(tmp_path / "sem"), "SEED", "0", *opts])
     return cfg
-
-
-def _register_sem_gt(tmp_path):
-    from wsis.data.datasets import register_semantic_ground_truth
-
-    if "cam_test_sem_seg" in DatasetCatalog.list():
-        DatasetCatalog.remove("cam_test_sem_seg")
-        MetadataCatalog.remove("cam_test_sem_seg")
-    register_semantic_ground_truth("cam_test_sem_seg", "cam_test", str(tmp_path / "gt"))
-    return DatasetCatalog.get("cam_test_sem_seg")
 
 
 def test_semantic_maps_reach_the_mapper_and_the_evaluator(tag_data, tmp_path):

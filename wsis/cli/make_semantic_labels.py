@@ -8,10 +8,13 @@ map ``<out>/<image_id>.png`` (0 background, class + 1, 255 ignore) that a ``Sema
         --images datasets/copy_paste_coco_tiny/train --out output/labels/copy_paste_train_irnet
     python tools/make_semantic_labels.py ... WSIS.CAM.LABELS wsps           # WSPS §3.3: 50 % of each class's max
     python tools/make_semantic_labels.py ... WSIS.CAM.CRF False             # IRNet's thresholds without the CRF
+    python tools/make_semantic_labels.py ... WSIS.CAM.LABELS dsrg           # DSRG §3.1 seeds (WSIS.DSRG.SEEDS.*)
 
 Label settings are ``KEY VALUE`` overrides of ``WSIS.CAM.*`` (``--config-file`` merges a yaml first):
 IRNet §4.2 ("irnet", default): confident foreground where a class's cue exceeds FG_THRESHOLD (0.30), confident
 background where all are below BG_THRESHOLD (0.05), each area refined by DenseCRF, ignore in between.
+DSRG §3.1 ("dsrg"): seeds for ``DSRGHead``: each class ≥ WSIS.DSRG.SEEDS.FG_THRESHOLD (0.2) × its max, background
+from low CAM (BACKGROUND low_cam, BG_THRESHOLD) or a saliency folder (BACKGROUND saliency, SALIENCY_DIR).
 
 Writes, under --out: ``<image_id>.png``, ``params.json`` (the cue store's provenance and the settings),
 ``metrics.json`` (pixel precision / recall, fraction ignored, mIoU, confident fg / bg precision and recall, when
@@ -29,6 +32,7 @@ from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.methods.cam.label_job import LabelSettings, label_quality, make_semantic_labels
+from wsis.methods.dsrg.seeds import SeedSettings
 from wsis.pseudo.job import setup_logging
 
 logger = logging.getLogger("wsis.make_semantic_labels")
@@ -44,7 +48,7 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="WSIS.CAM overrides")
+    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="WSIS.CAM / WSIS.DSRG overrides")
     args = p.parse_args(argv)
     if len(args.opts) % 2:
         p.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
@@ -59,7 +63,7 @@ def main(argv=None):
         if args.config_file:
             cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)
-        settings = LabelSettings.from_config(cfg)
+        settings = SeedSettings.from_config(cfg) if cfg.WSIS.CAM.LABELS == "dsrg" else LabelSettings.from_config(cfg)
         out = args.out or os.path.join("output", "labels",
                                        f"{os.path.basename(os.path.normpath(args.cues))}_{settings.method}")
         dicts, meta = load_coco_instances(args.json, args.images, supervision="mask", on_bad="warn")

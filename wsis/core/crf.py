@@ -84,7 +84,7 @@ def dense_crf(image, probs, params=DenseCRFParams(), eps=1e-8):
     crf.setUnaryEnergy(np.ascontiguousarray(-np.log(p).reshape(c, -1)))
     crf.addPairwiseGaussian(sxy=params.gaussian_xy_std, compat=params.gaussian_weight, normalization=norm)
     crf.addPairwiseBilateral(sxy=params.bilateral_xy_std, srgb=params.bilateral_rgb_std,
-                             rgbim=np.ascontiguousarray(image), compat=params.bilateral_weight, normalization=norm)
+                             rgbim=np.require(image, requirements=['C', 'W']), compat=params.bilateral_weight, normalization=norm)
     q = crf.inference(int(params.iterations))
     return np.asarray(q, dtype=np.float32).reshape(c, h, w)
 

@@ -22,7 +22,8 @@ ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-obj
 ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
 ecssd_train_box             images 1-800, boxes only (tight box of the salient mask)
 voc_2012_train_aug_seg|_box $WSIS_DATASETS/voc/voc_2012_train_aug.json from tools/convert_voc_sbd.py, images in
-voc_2012_val_seg            $WSIS_DATASETS/voc/JPEGImages (full masks; _box: boxes only)
+voc_2012_val_seg            $WSIS_DATASETS/voc/JPEGImages (full masks; _box: boxes only; _tag: tags only)
+voc_2012_val_sem_seg        the val images with true semantic maps rasterised from their masks (as coco_tiny's)
 coco_2017_train_box         Detectron2's coco_2017_train layout ($WSIS_DATASETS/coco), boxes only
 duts_tr_single              DUTS-TR ($WSIS_DATASETS/DUTS-TR/DUTS-TR-Image, .../DUTS-TR-Mask), single-object images
                             (BoxCaseg's DUTS-Single rule, wsis.data.converters.salient)
@@ -102,6 +103,9 @@ def register_all_voc(root):
     register_coco_weak("voc_2012_train_aug_seg", ann.format("train_aug"), images)
     register_coco_weak("voc_2012_train_aug_box", ann.format("train_aug"), images, supervision="box")
     register_coco_weak("voc_2012_val_seg", ann.format("val"), images)
+    register_coco_weak("voc_2012_train_aug_tag", ann.format("train_aug"), images, supervision="tag")
+    register_semantic_ground_truth("voc_2012_val_sem_seg", "voc_2012_val_seg",
+                                   os.path.join(_cache(), "sem_seg", "voc_2012_val"))
 
 
 def register_coco_2017_box(root):

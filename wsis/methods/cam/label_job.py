@@ -48,6 +48,13 @@ class LabelSettings:
         return cls(c.LABELS, float(c.FG_THRESHOLD), float(c.BG_THRESHOLD), bool(c.CRF), float(c.WSPS_THRESHOLD),
                    c.REST)
 
+    def to_dict(self):
+        return asdict(self)
+
+    def label(self, image, classes, cams, stride, image_id=None):
+        """:func:`label_image` with these settings (the rule interface of :func:`make_semantic_labels`)."""
+        return label_image(image, classes, cams, stride, self)
+
 
 def label_image(image, classes, cams, stride, settings):
     """
@@ -86,7 +93,8 @@ def _one(item):
             raise ValueError(f"the image is {image.shape[1]}x{image.shape[0]}, its annotation says "
                              f"{d['width']}x{d['height']}")
         classes, cams = store[d["image_id"]]
-        label = label_image(image[:, :, ::-1].copy(), classes, cams, store.entries[d["image_id"]]["stride"], settings)
+        label = settings.label(image[:, :, ::-1].copy(), classes, cams, store.entries[d["image_id"]]["stride"],
+                               d["image_id"])
         write_label_png(label, os.path.join(out_dir, f"{d['image_id']}.png"))
         return d["image_id"], None
     except Exception as e:  # a bad image is reported and counted; the others go on
@@ -103,11 +111,13 @@ def make_semantic_labels(store, dataset_dicts, out_dir, settings=LabelSettings()
 
     Args:
         store (wsis.data.cue_store.CueStore): the cues.
+        settings: the rule, any object with ``label(image, classes, cams, stride, image_id)`` → (H, W) uint8 and
+            ``to_dict()`` (:class:`LabelSettings`; DSRG's seeds, :class:`wsis.methods.dsrg.seeds.SeedSettings`).
 
     Returns:
         list[tuple]: ``(image_id, reason)`` of every skipped image (no cues, unreadable image).
     """
-    params = {"cues": store.provenance, "cue_dir": os.path.abspath(store.out_dir), "labels": asdict(settings)}
+    params = {"cues": store.provenance, "cue_dir": os.path.abspath(store.out_dir), "labels": settings.to_dict()}
     params = json.loads(json.dumps(params))
     params_file = os.path.join(out_dir, "params.json")
     if os.path.exists(params_file) and not overwrite:

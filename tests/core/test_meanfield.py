@@ -1,0 +1,95 @@
+"""The local-window mean-field (wsis.core.meanfield) against a dense brute-force CRF and on hand-made cases."""
+import numpy as np
+import pytest
+import torch
+
+from wsis.core.meanfield import LocalCRFParams, local_crf, local_kernels, local_mean_field
+
+
+def _dense_mean_field(unary, image, stride, p):
+    """The fully-connected CRF's mean-field, O(N²), for one image: the definition the local one must equal."""
+    n, h, w = unary.shape
+    ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    pos = np.stack([ys.ravel(), xs.ravel()], 1) * stride
+    col = image.reshape(3, -1).T
+    d2 = ((pos[:, None] - pos[None]) ** 2).sum(-1)
+    c2 = ((col[:, None] - col[None]) ** 2).sum(-1)
+    k = p.gaussian_weight * np.exp(-d2 / (2 * p.gaussian_xy_std ** 2)) + p.bilateral_weight * np.exp(
+        -d2 / (2 * p.bilateral_xy_std ** 2) - c2 / (2 * p.bilateral_rgb_std ** 2))
+    np.fill_diagonal(k, 0.0)
+    u = unary.reshape(n, -1)
+
+    def softmax(x):
+        e = np.exp(x - x.max(0))
+        return e / e.sum(0)
+
+    q = softmax(-u)
+    for _ in range(p.iterations):
+        q = softmax(-u + q @ k.T)
+    return q.reshape(n, h, w)
+
+
+def test_equals_the_dense_crf_when_the_window_covers_the_map():
+    g = torch.Generator().manual_seed(0)
+    unary = torch.rand(3, 5, 6, generator=g, dtype=torch.float64) * 3
+    image = torch.rand(3, 5, 6, generator=g, dtype=torch.float64) * 255
+    p = LocalCRFParams(iterations=4, gaussian_weight=0.7, gaussian_xy_std=2.0, bilateral_weight=0.9,
+                       bilateral_xy_std=6.0, bilateral_rgb_std=40.0, window=11)
+    kern = local_kernels(image[None], 1.5, p)
+    q = local_mean_field(unary[None], kern, p.iterations, p.window)[0]
+    np.testing.assert_allclose(q.numpy(), _dense_mean_field(unary.numpy(), image.numpy(), 1.5, p), atol=1e-10)
+
+
+def test_zero_iterations_is_the_softmax_and_masked_labels_get_nothing():
+    unary = torch.tensor([[[[0.0]], [[1.0]], [[2.0]]]])
+    kern = torch.zeros(1, 9, 1)
+    q = local_mean_field(unary, kern, 0, 3)
+    np.testing.assert_allclose(q.flatten().numpy(), torch.softmax(-unary.flatten(), 0).numpy(), rtol=1e-6)
+    q = local_mean_field(unary, kern, 2, 3, label_mask=torch.tensor([[False, True, True]]))
+    assert q[0, 0].item() == 0.0 and abs(q.sum().item() - 1) < 1e-6
+
+
+def test_an_isolated_pixel_takes_its_uniform_neighbourhood_and_an_edge_holds():
+    # a flat image: a pixel that disagrees with all its neighbours is flipped
+    probs = torch.full((1, 2, 7, 7), 0.1)
+    probs[0, 1] = 0.9
+    probs[0, :, 3, 3] = torch.tensor([0.8, 0.2])
+    probs = probs / probs.sum(1, keepdim=True)
+    flat = torch.full((1, 3, 7, 7), 100.0)
+    q = local_crf(probs, flat, 1.0, LocalCRFParams(window=5, bilateral_xy_std=3.0, bilateral_rgb_std=10.0))
+    assert q[0, 1, 3, 3] > 0.5
+    # a colour edge between two labelled halves survives the bilateral kernel
+    probs = torch.zeros(1, 2, 6, 8)
+    probs[0, 0, :, :4], probs[0, 1, :, 4:] = 0.7, 0.7
+    probs[0, 1, :, :4], probs[0, 0, :, 4:] = 0.3, 0.3
+    image = torch.zeros(1, 3, 6, 8)
+    image[..., 4:] = 255.0
+    p = LocalCRFParams(window=5, gaussian_weight=0.0, bilateral_xy_std=3.0, bilateral_rgb_std=10.0)
+    q = local_crf(probs, image, 1.0, p)
+    assert (q.argmax(1) == probs.argmax(1)).all()
+
+
+def test_gradients_flow_and_bad_input_is_refused():
+    unary = torch.rand(2, 3, 4, 4, requires_grad=True)
+    image = torch.rand(2, 3, 4, 4) * 255
+    p = LocalCRFParams(iterations=3, window=3)
+    q = local_mean_field(unary, local_kernels(image, 2.0, p), 3, 3)
+    (q[:, 1] ** 2).sum().backward()
+    assert unary.grad is not None and unary.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="odd"):
+        LocalCRFParams(window=4)
+    with pytest.raises(ValueError, match="kernels must be"):
+        local_mean_field(unary, torch.zeros(2, 9, 3), 1, 3)
+    with pytest.raises(ValueError, match="unary"):
+        local_crf(torch.rand(1, 2, 3, 3), torch.rand(1, 3, 3, 3), 1.0, unary="energy")
+    with pytest.raises(ValueError, match="label_mask"):
+        local_mean_field(unary, local_kernels(image, 2.0, p), 1, 3, label_mask=torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_prob_unary_and_a_downsampled_image():
+    probs = torch.softmax(torch.randn(1, 3, 5, 5, generator=torch.Generator().manual_seed(1)), 1)
+    image = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)) * 255
+    p = LocalCRFParams(iterations=0, window=3)
+    q = local_crf(probs, image, 8.0, p, unary="prob")  # no iteration: softmax(p)
+    np.testing.assert_allclose(q.numpy(), torch.softmax(probs, 1).numpy(), rtol=1e-6)
+    assert local_crf(probs, image, 8.0, LocalCRFParams(window=3)).shape == (1, 3, 5, 5)

@@ -1,0 +1,141 @@
+"""
+Mean-field inference of a CRF with Gaussian and bilateral kernels inside a local window, in plain PyTorch
+(batched, differentiable, on the device of its inputs; the idea of ConvCRF, Teichmann & Cipolla 2018).
+
+The energy is the fully-connected CRF's (Krähenbühl & Koltun 2011, Eq. 1-3; :mod:`wsis.core.crf`) with the
+pairwise terms cut to a k × k window around each pixel: for Potts compatibility μ(l, l') = [l ≠ l'] and kernels
+k_m with weights w_m, one mean-field step is
+
+    Q_i(l) ∝ exp(−U_i(l) + Σ_m w_m Σ_{j ∈ window(i), j ≠ i} k_m(i, j) Q_j(l))
+
+(the constant Σ_j k_m(i, j) of the Potts message is dropped; it does not change the softmax). Kernels are
+unnormalised, as the paper defines them:
+Gaussian exp(−|p_i − p_j|² / 2θ_γ²), bilateral exp(−|p_i − p_j|² / 2θ_α² − |I_i − I_j|² / 2θ_β²).
+Positions are in **image pixels**: a map at stride s has its grid spacing s, so the θ's of a full-resolution CRF
+apply to a downsampled one unchanged. One scalar weight per kernel, so any number of labels works (the labels
+of an image may differ from the next one's: ``label_mask``). pydensecrf (:func:`wsis.core.crf.dense_crf`) stays the
+reference of the fully-connected CRF; with a window that covers the whole map this one is exact
+(``tests/core/test_meanfield.py``).
+"""
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["LocalCRFParams", "local_kernels", "local_mean_field", "local_crf"]
+
+
+@dataclass(frozen=True)
+class LocalCRFParams:
+    """
+    Kernels and iterations. Defaults: SEC's training CRF (its ``krahenbuhl2013`` wrapper, which DSRG uses for the
+    constrain loss): Gaussian w 3, θγ 3; bilateral w 10, θα 80, θβ 13; 10 iterations; an 11 × 11 window at the
+    map's resolution.
+    """
+
+    iterations: int = 10
+    gaussian_weight: float = 3.0
+    gaussian_xy_std: float = 3.0
+    bilateral_weight: float = 10.0
+    bilateral_xy_std: float = 80.0
+    bilateral_rgb_std: float = 13.0
+    window: int = 11
+
+    def __post_init__(self):
+        if int(self.window) != self.window or self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f"window must be an odd positive integer, got {self.window!r}")
+        if int(self.iterations) != self.iterations or self.iterations < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {self.iterations!r}")
+        if min(self.gaussian_xy_std, self.bilateral_xy_std, self.bilateral_rgb_std) <= 0:
+            raise ValueError("kernel widths must be positive")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _unfold(x, k):
+    """(B, C, h, w) → (B, C, k², h·w): every pixel's k × k window (zero outside the map)."""
+    b, c, h, w = x.shape
+    return F.unfold(x, k, padding=k // 2).view(b, c, k * k, h * w)
+
+
+def local_kernels(image, stride, params=LocalCRFParams()):
+    """
+    The summed, weighted pairwise kernel of every pixel and its window.
+
+    Args:
+        image (Tensor): (B, 3, h, w) float colours (0-255 scale) at the map's resolution.
+        stride (float): image pixels per map pixel (positions are ``grid × stride``).
+        params (LocalCRFParams).
+
+    Returns:
+        Tensor: (B, k², h·w) Σ_m w_m k_m(i, j) for j in i's window; 0 for j = i and for j outside the map.
+    """
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be (B, 3, h, w), got {tuple(image.shape)}")
+    b, _, h, w = image.shape
+    k = int(params.window)
+    r = k // 2
+    offs = torch.arange(-r, r + 1, device=image.device, dtype=image.dtype) * float(stride)
+    d2 = (offs.view(k, 1) ** 2 + offs.view(1, k) ** 2).reshape(1, k * k, 1)  # squared distance per window offset
+    ones = torch.ones(1, 1, h, w, device=image.device, dtype=image.dtype)
+    inside = _unfold(ones, k)[:, 0]  # (1, k², h·w): 1 where the neighbour exists
+    colours = _unfold(image, k)  # (B, 3, k², h·w)
+    centre = image.reshape(b, 3, 1, h * w)
+    c2 = ((colours - centre) ** 2).sum(1)  # (B, k², h·w)
+    gauss = params.gaussian_weight * torch.exp(-d2 / (2 * params.gaussian_xy_std ** 2))
+    bilat = params.bilateral_weight * torch.exp(-d2 / (2 * params.bilateral_xy_std ** 2)
+                                                - c2 / (2 * params.bilateral_rgb_std ** 2))
+    kern = (gauss + bilat) * inside
+    kern[:, (k * k) // 2] = 0.0  # no message from a pixel to itself
+    return kern
+
+
+def local_mean_field(unary, kernels, iterations, window, label_mask=None):
+    """
+    Args:
+        unary (Tensor): (B, L, h, w) unary energies U (e.g. −log p).
+        kernels (Tensor): (B, k², h·w) from :func:`local_kernels`, ``k = window``.
+        iterations (int): mean-field steps (0: the softmax of −U).
+        label_mask (Tensor or None): (B, L) bool, the labels each image may take; the others get Q = 0.
+
+    Returns:
+        Tensor: (B, L, h, w) marginals Q (differentiable in ``unary``).
+    """
+    b, n, h, w = unary.shape
+    k = int(window)
+    if kernels.shape != (b, k * k, h * w):
+        raise ValueError(f"kernels must be {(b, k * k, h * w)}, got {tuple(kernels.shape)}")
+    if label_mask is not None:
+        if label_mask.shape != (b, n) or not label_mask.any(1).all():
+            raise ValueError(f"label_mask must be (B, L) = {(b, n)} with a label per image")
+        unary = unary.masked_fill(~label_mask.view(b, n, 1, 1), float("inf"))
+    q = torch.softmax(-unary, 1)
+    for _ in range(int(iterations)):
+        msg = (_unfold(q, k) * kernels.unsqueeze(1)).sum(2).view(b, n, h, w)
+        q = torch.softmax(-unary + msg, 1)
+    return q
+
+
+def local_crf(probs, image, stride, params=LocalCRFParams(), unary="log_prob", label_mask=None, eps=1e-5):
+    """
+    Refine class probabilities against their image.
+
+    Args:
+        probs (Tensor): (B, L, h, w) probabilities.
+        image (Tensor): (B, 3, H, W) colours (0-255), resized here to (h, w) (area average).
+        stride (float): image pixels per map pixel.
+        unary (str): "log_prob" (U = −log max(p, eps), the paper's) or "prob" (U = −p, SEC's training CRF that
+            DSRG's constrain loss uses).
+        label_mask (Tensor or None): (B, L) bool, see :func:`local_mean_field`.
+
+    Returns:
+        Tensor: (B, L, h, w) marginals.
+    """
+    if unary not in ("log_prob", "prob"):
+        raise ValueError(f"unary must be 'log_prob' or 'prob', got {unary!r}")
+    h, w = probs.shape[-2:]
+    small = F.adaptive_avg_pool2d(image.to(probs.dtype), (h, w)) if image.shape[-2:] != (h, w) else image
+    kern = local_kernels(small.to(probs.dtype), stride, params)
+    u = -torch.log(probs.clamp_min(eps)) if unary == "log_prob" else -probs
+    return local_mean_field(u, kern, params.iterations, params.window, label_mask)
