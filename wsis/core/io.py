@@ -1,10 +1,11 @@
 """Atomic file writes shared by every long job: a reader never sees a half-written file, a kill leaves no debris."""
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 
-__all__ = ["atomic_open", "atomic_write_json"]
+__all__ = ["atomic_open", "atomic_symlink", "atomic_write_json", "sha256_file"]
 
 
 def _fsync_folder(folder):
@@ -48,3 +49,30 @@ def atomic_write_json(obj, path, **kwargs):
     """Write ``obj`` as json to ``path`` atomically (:func:`atomic_open`); ``kwargs`` go to ``json.dump``."""
     with atomic_open(path) as f:
         json.dump(obj, f, **kwargs)
+
+
+def atomic_symlink(target, path):
+    """
+    Make ``path`` a symbolic link to ``target`` atomically: a link made under a temporary name next to ``path`` is
+    renamed onto it, so ``path`` is always either what it was or the new link (an existing file or link is replaced).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def sha256_file(path):
+    """Hex sha256 of the bytes of the file ``path`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,4 +1,6 @@
-"""Dataset converters (detectron2-free): VOC 2012 + SBD → COCO json; salient-object folders → dataset dicts."""
+"""Dataset converters (detectron2-free): VOC 2012 + SBD → COCO json; salient-object folders → dataset dicts; a COCO
+panoptic set → things + stuff instance parts (train / val halves)."""
+from .panoptic_halves import PANOPTIC_SPLITS, convert_panoptic_halves, panoptic_annotations, split_image_ids
 from .salient import (
     SALIENT_EXTENSIONS,
     binarize_salient_mask,
@@ -20,6 +22,7 @@ from .voc_sbd import (
 )
 
 __all__ = [
+    "PANOPTIC_SPLITS",
     "SALIENT_EXTENSIONS",
     "VOC_CLASSES",
     "VOC_SBD_SPLITS",
@@ -29,10 +32,13 @@ __all__ = [
     "convert_voc_sbd",
     "count_salient_objects",
     "coco_mask_fields",
+    "convert_panoptic_halves",
     "load_salient_folder",
     "load_sbd_instances",
     "load_voc_instances",
+    "panoptic_annotations",
     "salient_folder_to_coco",
     "salient_objects",
+    "split_image_ids",
     "voc_sbd_image_list",
 ]

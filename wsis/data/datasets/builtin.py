@@ -18,6 +18,12 @@ copy_paste_train|val_sem_seg
 coco_panoptic_val100        100 COCO val2017 images with panoptic ground truth (80 things + 53 stuff)
 coco_panoptic_val100_sem_seg  the same as true semantic maps of things + stuff (contiguous + 1; void 255), written
                             into $WSIS_CACHE/sem_seg on first use
+coco_panoptic_halves_train  coco_panoptic_val100 in halves by sorted image id (first 50 train, last 50 val), every
+coco_panoptic_halves_val    panoptic segment (80 things + 53 stuff) an instance, with masks: written by
+                            tools/convert_coco_panoptic.py into $WSIS_PANOPTIC_HALVES (default
+                            datasets/coco_panoptic_val100_halves)
+coco_panoptic_halves_train_tag  the train half with tags only (things + stuff)
+coco_panoptic_halves_train|val_sem_seg  true semantic maps (its semantic/ PNGs: contiguous + 1, void and crowd 255)
 ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-object images
 ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
 ecssd_train_box             images 1-800, boxes only (tight box of the salient mask)
@@ -60,8 +66,12 @@ def register_all_coco_tiny(root):
                                        os.path.join(_cache(), "sem_seg", f"coco_tiny_{split}"))
 
 
-def register_copy_paste(root, prefix="copy_paste"):
-    """The copy-paste set written by ``tools/make_copy_paste.py --out root`` (wsis.data.synthetic)."""
+def register_split_instance_set(root, prefix):
+    """
+    A set in the layout ``annotations/instances_{train,val}.json``, ``{train,val}/`` (images) and
+    ``semantic/{train,val}/<image_id>.png`` (true label maps): ``<prefix>_train`` / ``_val`` (masks),
+    ``<prefix>_train_tag`` (tags only), ``<prefix>_train_sem_seg`` / ``_val_sem_seg`` (the semantic PNGs).
+    """
     for split in ("train", "val"):
         ann, images = os.path.join(root, "annotations", f"instances_{split}.json"), os.path.join(root, split)
         register_coco_weak(f"{prefix}_{split}", ann, images)
@@ -69,6 +79,17 @@ def register_copy_paste(root, prefix="copy_paste"):
                                  os.path.join(root, "semantic", split))
     register_coco_weak(f"{prefix}_train_tag", os.path.join(root, "annotations", "instances_train.json"),
                        os.path.join(root, "train"), supervision="tag")
+
+
+def register_copy_paste(root, prefix="copy_paste"):
+    """The copy-paste set written by ``tools/make_copy_paste.py --out root`` (wsis.data.synthetic)."""
+    register_split_instance_set(root, prefix)
+
+
+def register_coco_panoptic_halves(root, prefix="coco_panoptic_halves"):
+    """The things + stuff halves written by ``tools/convert_coco_panoptic.py --out root``
+    (wsis.data.converters.panoptic_halves)."""
+    register_split_instance_set(root, prefix)
 
 
 def register_all_coco_panoptic_val100(root):
@@ -123,6 +144,8 @@ def register_duts(root):
 _root_dir = _root()
 register_all_coco_tiny(_root_dir)
 register_copy_paste(os.path.expanduser(os.environ.get("WSIS_COPY_PASTE", os.path.join("datasets", "copy_paste_coco_tiny"))))
+register_coco_panoptic_halves(os.path.expanduser(os.environ.get("WSIS_PANOPTIC_HALVES", os.path.join(
+    "datasets", "coco_panoptic_val100_halves"))))
 if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations", "panoptic_val2017.json")):
     # Detectron2's panoptic registration reads nothing, but our metadata needs the json's categories.
     register_all_coco_panoptic_val100(_root_dir)

@@ -41,6 +41,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from wsis.core.io import sha256_file
 from wsis.core.masks import _to_pycocotools
 from wsis.data.store_format import _check_int
 
@@ -62,11 +63,7 @@ class PseudoMaskError(ValueError):
 
 def source_hash_of_file(path):
     """sha256 (hex) of the bytes of the source annotation file, e.g. a COCO json."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _plain_int(value):

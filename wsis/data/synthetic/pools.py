@@ -18,13 +18,14 @@ import numpy as np
 from tqdm import tqdm
 
 from wsis.core.boxes import as_xyxy, mask_tight_box, pixel_extent
+from wsis.core.io import sha256_file
 from wsis.core.masks import decode_mask, to_bool_mask
 from wsis.data.coco_weak import load_coco_instances, read_json
 from wsis.data.converters.salient import load_salient_folder
 
 __all__ = ["CopyPasteError", "Skips", "Cutout", "Background", "CocoSource", "read_image", "load_coco_source",
            "choose_classes", "coco_cutouts", "coco_backgrounds", "salient_cutouts", "largest_free_square",
-           "output_categories", "split_material", "sha256_file", "sha256_files"]
+           "output_categories", "split_material", "sha256_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -366,15 +367,6 @@ def split_material(split, src, names, categories, salient, salient_id, config, s
             raise CopyPasteError(f"{src.json_file}: no usable cut-out of class {c['name']!r} (id {c['id']}, mask "
                                  f">= {config.min_cutout_pixels} px) for the {split} split")
     return backgrounds, [cuts[c["id"]] for c in categories], record
-
-
-def sha256_file(path):
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_files(root, rel_paths):
