@@ -102,16 +102,25 @@ class BoxCaseg(nn.Module):
 
     @torch.no_grad()
     def predict_crops(self, crops):
-        """(N, 3, s, s) crops → (N, s, s) foreground probability."""
+        """
+        (N, 3, s, s) crops → (N, s, s) foreground probability. A side that is not a multiple of the backbone's
+        ``size_divisibility`` (FPN: 32; e.g. a whole image at ``SALIENT_RESIZE`` 144) is zero-padded at the bottom /
+        right to one (zero pixels, as the box crops' parts outside the image) and the maps are cropped back.
+        """
+        h, w = crops.shape[-2:]
+        div = max(int(getattr(self.backbone, "size_divisibility", 0) or 0), 1)
+        padded = (-(-h // div) * div, -(-w // div) * div)
+        if padded != (h, w):
+            crops = F.pad(crops, (0, padded[1] - w, 0, padded[0] - h))
         out = []
         for chunk in crops.split(self.inference_batch):
             feats = self.fused_features(chunk)
             if self.mode == "weak":
-                out.append(self.heads(feats, output_size=tuple(chunk.shape[-2:]))["weak"].sigmoid()[:, 0])
+                out.append(self.heads(feats, output_size=padded)["weak"].sigmoid()[:, 0, :h, :w])
             else:
-                out.append(self.heads.predict(feats, output_size=tuple(chunk.shape[-2:]))[:, 0])
+                out.append(self.heads.predict(feats, output_size=padded)[:, 0, :h, :w])
         if not out:
-            return torch.zeros(crops.shape[:1] + crops.shape[2:], device=self.device)
+            return torch.zeros(crops.shape[:1] + (h, w), device=self.device)
         return torch.cat(out)
 
     def inference(self, batched_inputs):

@@ -3,11 +3,9 @@ Semantic pseudo labels from a cue store: every image's cues, upsampled to the im
 confident areas with ignore between them, or WSPS §3.3's 50 %-of-max with smaller-area precedence) and written as
 ``<out>/<image_id>.png`` (uint8: 0 background, class + 1, 255 ignore), with their quality against true masks.
 """
-import json
 import logging
 import multiprocessing as mp
 import os
-import shutil
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -15,9 +13,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wsis.core.io import atomic_write_json
 from wsis.data.semantic_labels import semantic_ground_truth, write_label_png
 from wsis.evaluation.localization import ConfidentAreaAccumulator
+from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
 
 from .labels import IRNET_LABEL_CRF, irnet_confident_labels, wsps_labels
 from .localization import upsample_cams
@@ -118,22 +116,10 @@ def make_semantic_labels(store, dataset_dicts, out_dir, settings=LabelSettings()
         list[tuple]: ``(image_id, reason)`` of every skipped image (no cues, unreadable image).
     """
     params = {"cues": store.provenance, "cue_dir": os.path.abspath(store.out_dir), "labels": settings.to_dict()}
-    params = json.loads(json.dumps(params))
-    params_file = os.path.join(out_dir, "params.json")
-    if os.path.exists(params_file) and not overwrite:
-        with open(params_file) as f:
-            old = json.load(f)
-        if old != params:
-            raise ValueError(f"{out_dir} holds labels made with other cues or settings ({params_file}); pass "
-                             "--overwrite to make them again")
-    elif os.path.isdir(out_dir) and overwrite:
-        shutil.rmtree(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    atomic_write_json(params, params_file, indent=1, sort_keys=True)
+    claim_label_folder(out_dir, params, overwrite, holds="labels made with other cues or settings")
     skipped = [(d["image_id"], f"{d.get('file_name')}: no cues in {store.out_dir}") for d in dataset_dicts
                if d["image_id"] not in store]
-    todo = [d for d in dataset_dicts if d["image_id"] in store
-            and not os.path.isfile(os.path.join(out_dir, f"{d['image_id']}.png"))]
+    todo = [d for d in missing_maps(out_dir, dataset_dicts) if d["image_id"] in store]
     job = (store, settings, out_dir)
     bar = tqdm(total=len(dataset_dicts), initial=len(dataset_dicts) - len(todo), desc="semantic labels", unit="img",
                disable=not progress)
@@ -155,9 +141,7 @@ def make_semantic_labels(store, dataset_dicts, out_dir, settings=LabelSettings()
         if pool is not None:
             pool.terminate()
             pool.join()
-    if skipped:
-        atomic_write_json([{"image_id": i, "reason": r} for i, r in sorted(skipped)],
-                          os.path.join(out_dir, "skipped.json"), indent=1)
+    write_skip_report(out_dir, skipped)
     return sorted(skipped)
 
 

@@ -4,10 +4,8 @@ the CAM stage's format) for the retraining stage and for other methods (WSPS's s
 Resumable: finished maps are kept; ``params.json`` records the checkpoint (and its sha256) and the settings, and a
 folder made with others is refused.
 """
-import json
 import logging
 import os
-import shutil
 
 import cv2
 import numpy as np
@@ -18,9 +16,9 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
 from wsis.core.crf import DenseCRFParams
-from wsis.core.io import atomic_write_json
 from wsis.core.semantic import write_label_png
 from wsis.data.pseudo_store.format import source_hash_of_file
+from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
 
 from .labels import final_label_map, grown_label_map
 
@@ -61,19 +59,10 @@ def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, pro
         d = cfg.MODEL.DSRG
         params["grown_from"] = {"seeds_dir": os.path.abspath(seeds_dir), "growing": d.GROWING,
                                 "fg_threshold": d.FG_THRESHOLD, "bg_threshold": d.BG_THRESHOLD}
-    params_file = os.path.join(out_dir, "params.json")
-    if os.path.exists(params_file) and not overwrite:
-        with open(params_file) as f:
-            if json.load(f) != json.loads(json.dumps(params)):
-                raise ValueError(f"{out_dir} holds labels of another checkpoint or settings ({params_file}); pass "
-                                 "--overwrite to make them again")
-    elif os.path.isdir(out_dir) and overwrite:
-        shutil.rmtree(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    atomic_write_json(params, params_file, indent=1, sort_keys=True)
+    claim_label_folder(out_dir, params, overwrite, holds="labels of another checkpoint or settings")
     model.eval()
     skipped = []
-    todo = [d for d in dataset_dicts if not os.path.isfile(os.path.join(out_dir, f"{d['image_id']}.png"))]
+    todo = missing_maps(out_dir, dataset_dicts)
     for d in tqdm(todo, desc="DSRG final labels", unit="img", disable=not progress):
         try:
             image = utils.read_image(d["file_name"], format=cfg.INPUT.FORMAT)
@@ -99,7 +88,5 @@ def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, pro
             label = grown_label_map(probs, seeds, d.get("image_labels", []), rgb, fg_threshold=m.FG_THRESHOLD,
                                     bg_threshold=m.BG_THRESHOLD, variant=m.GROWING)
         write_label_png(label, os.path.join(out_dir, f"{d['image_id']}.png"))
-    if skipped:
-        atomic_write_json([{"image_id": i, "reason": r} for i, r in sorted(skipped)],
-                          os.path.join(out_dir, "skipped.json"), indent=1)
+    write_skip_report(out_dir, skipped)
     return sorted(skipped)
