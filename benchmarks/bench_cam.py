@@ -83,12 +83,7 @@ def run_set(name, spec, args):
     config = os.path.join(CONFIGS, spec["config"])
     cam_dir = os.path.join(work, "cam")
     iters = args.cam_iters if name == "copy_paste" else args.coco_iters
-    weights = os.path.join(cam_dir, "model_final.pth")
-    if not os.path.exists(weights):
-        res["train_seconds"] = sh(["tools/train_net.py", "--config-file", config, "SOLVER.MAX_ITER", str(iters),
-                                   "OUTPUT_DIR", cam_dir, "SEED", "0"], os.path.join(work, "cam_train.log"))
-    res["cam_iters"] = iters
-    res.setdefault("train_seconds", _training_seconds(os.path.join(work, "cam_train.log")))
+    weights = classifier_stage(work, config, iters, res)
     cls_file = os.path.join(cam_dir, "inference", "classification.json")
     if not os.path.exists(cls_file):
         sh(["tools/train_net.py", "--config-file", config, "--eval-only", "MODEL.WEIGHTS", weights, "OUTPUT_DIR",
@@ -134,15 +129,35 @@ def run_set(name, spec, args):
     return res
 
 
+def classifier_stage(work, config, iters, res):
+    """The CAM classifier of ``config`` trained for ``iters`` into ``<work>/cam`` (kept if there); its checkpoint.
+    DSRG's benchmark starts from it too."""
+    cam_dir = os.path.join(work, "cam")
+    weights = os.path.join(cam_dir, "model_final.pth")
+    if not os.path.exists(weights):
+        res["train_seconds"] = sh(["tools/train_net.py", "--config-file", config, "SOLVER.MAX_ITER", str(iters),
+                                   "OUTPUT_DIR", cam_dir, "SEED", "0"], os.path.join(work, "cam_train.log"))
+    res["cam_iters"] = iters
+    res.setdefault("train_seconds", _training_seconds(os.path.join(work, "cam_train.log")))
+    return weights
+
+
+def cue_stage(work, spec, config, weights, split, workers):
+    """CAM cues (4 scales + flip) of ``split`` in ``<work>/cues_<split>_cam`` (kept if there); the folder."""
+    json_file, images = spec[split]
+    cues = os.path.join(work, f"cues_{split}_cam")
+    if not os.path.exists(os.path.join(cues, "metrics.json")):
+        sh(["tools/make_cues.py", "--config-file", config, "--json", json_file, "--images", images,
+            "--workers", str(workers), "--no-progress", "--out", cues, "MODEL.WEIGHTS", weights],
+           os.path.join(work, f"cues_{split}_cam.log"))
+    return cues
+
+
 def train_label_stage(work, spec, config, weights, workers, res):
     """CAM cues of the train split (``<work>/cues_train_cam``) and its IRNet / WSPS semantic pseudo labels
     (``<work>/labels_train_{irnet,wsps}``) with their quality; IRNet's benchmark starts from them too."""
     train_json, train_images = spec["train"]
-    cues = os.path.join(work, "cues_train_cam")
-    if not os.path.exists(os.path.join(cues, "metrics.json")):
-        sh(["tools/make_cues.py", "--config-file", config, "--json", train_json, "--images", train_images,
-            "--workers", str(workers), "--no-progress", "--out", cues, "MODEL.WEIGHTS", weights],
-           os.path.join(work, "cues_train_cam.log"))
+    cues = cue_stage(work, spec, config, weights, "train", workers)
     for labels in ("irnet", "wsps"):
         out = os.path.join(work, f"labels_train_{labels}")
         if not os.path.exists(os.path.join(out, "metrics.json")):

@@ -14,9 +14,13 @@ def _dense_mean_field(unary, image, stride, p):
     col = image.reshape(3, -1).T
     d2 = ((pos[:, None] - pos[None]) ** 2).sum(-1)
     c2 = ((col[:, None] - col[None]) ** 2).sum(-1)
-    k = p.gaussian_weight * np.exp(-d2 / (2 * p.gaussian_xy_std ** 2)) + p.bilateral_weight * np.exp(
-        -d2 / (2 * p.bilateral_xy_std ** 2) - c2 / (2 * p.bilateral_rgb_std ** 2))
-    np.fill_diagonal(k, 0.0)
+    gauss = np.exp(-d2 / (2 * p.gaussian_xy_std ** 2))
+    bilat = np.exp(-d2 / (2 * p.bilateral_xy_std ** 2) - c2 / (2 * p.bilateral_rgb_std ** 2))
+    if p.normalization == "symmetric":  # densecrf: D^-1/2 K D^-1/2 per kernel, the pixel itself included
+        gauss, bilat = (m / np.sqrt(np.outer(m.sum(1), m.sum(1))) for m in (gauss, bilat))
+    k = p.gaussian_weight * gauss + p.bilateral_weight * bilat
+    if p.normalization == "none":
+        np.fill_diagonal(k, 0.0)
     u = unary.reshape(n, -1)
 
     def softmax(x):
@@ -29,15 +33,37 @@ def _dense_mean_field(unary, image, stride, p):
     return q.reshape(n, h, w)
 
 
-def test_equals_the_dense_crf_when_the_window_covers_the_map():
+@pytest.mark.parametrize("normalization", ["none", "symmetric"])
+def test_equals_the_dense_crf_when_the_window_covers_the_map(normalization):
     g = torch.Generator().manual_seed(0)
     unary = torch.rand(3, 5, 6, generator=g, dtype=torch.float64) * 3
     image = torch.rand(3, 5, 6, generator=g, dtype=torch.float64) * 255
     p = LocalCRFParams(iterations=4, gaussian_weight=0.7, gaussian_xy_std=2.0, bilateral_weight=0.9,
-                       bilateral_xy_std=6.0, bilateral_rgb_std=40.0, window=11)
+                       bilateral_xy_std=6.0, bilateral_rgb_std=40.0, window=11, normalization=normalization)
     kern = local_kernels(image[None], 1.5, p)
     q = local_mean_field(unary[None], kern, p.iterations, p.window)[0]
     np.testing.assert_allclose(q.numpy(), _dense_mean_field(unary.numpy(), image.numpy(), 1.5, p), atol=1e-10)
+
+
+def test_symmetric_normalisation_by_hand_and_its_bound():
+    # two pixels 1 px apart, same colour: each kernel is [[1, a], [a, 1]] with a = exp(-1 / 2θ²); normalised by
+    # (1 + a)^-1/2 on both sides: [[1, a], [a, 1]] / (1 + a)
+    image = torch.zeros(1, 3, 1, 2, dtype=torch.float64)
+    p = LocalCRFParams(gaussian_weight=2.0, gaussian_xy_std=1.0, bilateral_weight=0.0, window=3)
+    a = np.exp(-0.5)
+    kern = local_kernels(image, 1.0, p)[0].view(3, 3, 2)  # (window row, window column, pixel)
+    assert kern[1, 1, 0].item() == pytest.approx(2.0 / (1 + a))  # itself
+    assert kern[1, 2, 0].item() == pytest.approx(2.0 * a / (1 + a))  # its right neighbour
+    assert kern[1, 0, 1].item() == pytest.approx(2.0 * a / (1 + a))  # and the other way
+    assert kern[1, 0, 0].item() == 0.0 and kern[0].abs().sum() == 0  # nothing outside the map
+    # on a flat image the unnormalised message grows with the window, the normalised one stays about w
+    flat = torch.full((1, 3, 15, 15), 50.0)
+    wide = LocalCRFParams(window=11, bilateral_xy_std=80.0)
+    assert local_kernels(flat, 1.0, wide).sum(1).max() < 1.5 * (wide.gaussian_weight + wide.bilateral_weight)
+    raw = LocalCRFParams(window=11, bilateral_xy_std=80.0, normalization="none")
+    assert local_kernels(flat, 1.0, raw).sum(1).max() > 50 * raw.bilateral_weight
+    with pytest.raises(ValueError, match="normalization"):
+        LocalCRFParams(normalization="mean")
 
 
 def test_zero_iterations_is_the_softmax_and_masked_labels_get_nothing():
@@ -93,3 +119,31 @@ def test_prob_unary_and_a_downsampled_image():
     q = local_crf(probs, image, 8.0, p, unary="prob")  # no iteration: softmax(p)
     np.testing.assert_allclose(q.numpy(), torch.softmax(probs, 1).numpy(), rtol=1e-6)
     assert local_crf(probs, image, 8.0, LocalCRFParams(window=3)).shape == (1, 3, 5, 5)
+
+
+def test_close_to_pydensecrf_with_secs_training_crf():
+    """SEC's / DSRG's training CRF as its wrapper calls densecrf (unary −p, Gaussian w 3, bilateral w 10, θβ 13,
+    widths in map cells), through pydensecrf: the local one with a window over the whole map gives the same
+    marginals up to the permutohedral lattice's approximation."""
+    dcrf = pytest.importorskip("pydensecrf.densecrf")
+    rng = np.random.default_rng(0)
+    h, w, n, stride = 12, 14, 3, 8.0
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:, :7], image[:, 7:] = (200, 40, 40), (30, 160, 60)
+    image = np.clip(image.astype(int) + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+    logits = rng.normal(size=(n, h, w))
+    logits[1, :, :7] += 1.0
+    logits[2, :, 7:] += 1.0
+    probs = torch.softmax(torch.tensor(logits), 0).numpy().astype(np.float32)
+    for iterations, atol in ((1, 0.06), (10, 1e-3)):
+        p = LocalCRFParams(iterations=iterations, window=2 * max(h, w) + 1)
+        d = dcrf.DenseCRF2D(w, h, n)
+        d.setUnaryEnergy(np.ascontiguousarray(-probs.reshape(n, -1)))
+        d.addPairwiseGaussian(sxy=p.gaussian_xy_std / stride, compat=p.gaussian_weight)
+        d.addPairwiseBilateral(sxy=p.bilateral_xy_std / stride, srgb=p.bilateral_rgb_std,
+                               rgbim=np.ascontiguousarray(image), compat=p.bilateral_weight)
+        expected = np.array(d.inference(iterations)).reshape(n, h, w)
+        q = local_crf(torch.tensor(probs)[None].double(), torch.tensor(image).permute(2, 0, 1)[None].double(),
+                      stride, p, unary="prob")[0].numpy()
+        np.testing.assert_allclose(q, expected, atol=atol)
+        assert (q.argmax(0) == expected.argmax(0)).all()

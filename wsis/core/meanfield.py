@@ -6,15 +6,20 @@ The energy is the fully-connected CRF's (Krähenbühl & Koltun 2011, Eq. 1-3; :m
 pairwise terms cut to a k × k window around each pixel: for Potts compatibility μ(l, l') = [l ≠ l'] and kernels
 k_m with weights w_m, one mean-field step is
 
-    Q_i(l) ∝ exp(−U_i(l) + Σ_m w_m Σ_{j ∈ window(i), j ≠ i} k_m(i, j) Q_j(l))
+    Q_i(l) ∝ exp(−U_i(l) + Σ_m w_m Σ_{j ∈ window(i)} k_m(i, j) Q_j(l))
 
-(the constant Σ_j k_m(i, j) of the Potts message is dropped; it does not change the softmax). Kernels are
-unnormalised, as the paper defines them:
+(the constant Σ_j k_m(i, j) of the Potts message is dropped; it does not change the softmax), with the kernels
 Gaussian exp(−|p_i − p_j|² / 2θ_γ²), bilateral exp(−|p_i − p_j|² / 2θ_α² − |I_i − I_j|² / 2θ_β²).
+``normalization``: ``"none"`` uses them as the paper defines them, j ≠ i (no message from a pixel to itself);
+``"symmetric"`` (default) as Krähenbühl's densecrf code does by default, and so pydensecrf and SEC's / DSRG's
+training CRF: each kernel becomes n_i k_m(i, j) n_j with n_i = (Σ_j k_m(i, j))^(−1/2), the sums and the message
+including j = i, so a message is close to w_m times a weighted average of Q whatever the kernel's width (on a
+flat region far from the border, exactly that).
 Positions are in **image pixels**: a map at stride s has its grid spacing s, so the θ's of a full-resolution CRF
 apply to a downsampled one unchanged. One scalar weight per kernel, so any number of labels works (the labels
 of an image may differ from the next one's: ``label_mask``). pydensecrf (:func:`wsis.core.crf.dense_crf`) stays the
-reference of the fully-connected CRF; with a window that covers the whole map this one is exact
+reference of the fully-connected CRF; with a window that covers the whole map this one equals a brute-force
+fully-connected mean-field and pydensecrf up to its permutohedral lattice's approximation
 (``tests/core/test_meanfield.py``).
 """
 from dataclasses import asdict, dataclass
@@ -22,26 +27,31 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LocalCRFParams", "local_kernels", "local_mean_field", "local_crf"]
+__all__ = ["LocalCRFParams", "local_kernels", "local_mean_field", "local_crf", "NORMALIZATIONS"]
+NORMALIZATIONS = ("symmetric", "none")
 
 
 @dataclass(frozen=True)
 class LocalCRFParams:
     """
     Kernels and iterations. Defaults: SEC's training CRF (its ``krahenbuhl2013`` wrapper, which DSRG uses for the
-    constrain loss): Gaussian w 3, θγ 3; bilateral w 10, θα 80, θβ 13; 10 iterations; an 11 × 11 window at the
-    map's resolution.
+    constrain loss and before growing): Gaussian w 3, bilateral w 10, θβ 13, 10 iterations, densecrf's symmetric
+    normalisation; its θγ 3 and θα 80 are divided by its ``scale_factor`` 12 in cells of the 41 × 41 map of a 321 px
+    crop (7.8 px a cell), so in image pixels θγ = 2 and θα = 52; an 11 × 11 window at the map's resolution.
     """
 
     iterations: int = 10
     gaussian_weight: float = 3.0
-    gaussian_xy_std: float = 3.0
+    gaussian_xy_std: float = 2.0
     bilateral_weight: float = 10.0
-    bilateral_xy_std: float = 80.0
+    bilateral_xy_std: float = 52.0
     bilateral_rgb_std: float = 13.0
     window: int = 11
+    normalization: str = "symmetric"
 
     def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         if int(self.window) != self.window or self.window < 1 or self.window % 2 == 0:
             raise ValueError(f"window must be an odd positive integer, got {self.window!r}")
         if int(self.iterations) != self.iterations or self.iterations < 0:
@@ -69,7 +79,8 @@ def local_kernels(image, stride, params=LocalCRFParams()):
         params (LocalCRFParams).
 
     Returns:
-        Tensor: (B, k², h·w) Σ_m w_m k_m(i, j) for j in i's window; 0 for j = i and for j outside the map.
+        Tensor: (B, k², h·w) Σ_m w_m k_m(i, j) for j in i's window (normalised as ``params.normalization`` says);
+        0 for j outside the map, and for j = i without normalisation.
     """
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"image must be (B, 3, h, w), got {tuple(image.shape)}")
@@ -83,12 +94,20 @@ def local_kernels(image, stride, params=LocalCRFParams()):
     colours = _unfold(image, k)  # (B, 3, k², h·w)
     centre = image.reshape(b, 3, 1, h * w)
     c2 = ((colours - centre) ** 2).sum(1)  # (B, k², h·w)
-    gauss = params.gaussian_weight * torch.exp(-d2 / (2 * params.gaussian_xy_std ** 2))
-    bilat = params.bilateral_weight * torch.exp(-d2 / (2 * params.bilateral_xy_std ** 2)
-                                                - c2 / (2 * params.bilateral_rgb_std ** 2))
-    kern = (gauss + bilat) * inside
-    kern[:, (k * k) // 2] = 0.0  # no message from a pixel to itself
+    gauss = torch.exp(-d2 / (2 * params.gaussian_xy_std ** 2)) * inside
+    bilat = torch.exp(-d2 / (2 * params.bilateral_xy_std ** 2) - c2 / (2 * params.bilateral_rgb_std ** 2)) * inside
+    if params.normalization == "symmetric":
+        gauss, bilat = (_symmetric(kern, k, h, w) for kern in (gauss, bilat))
+    kern = params.gaussian_weight * gauss + params.bilateral_weight * bilat
+    if params.normalization == "none":
+        kern[:, (k * k) // 2] = 0.0  # no message from a pixel to itself
     return kern
+
+
+def _symmetric(kern, k, h, w):
+    """(N, k², h·w) kernel (self included) → n_i k(i, j) n_j, n = (Σ_j k(i, j))^(−1/2) (densecrf's default)."""
+    n = kern.sum(1).rsqrt()  # (N, h·w): ≥ 1 term (the pixel itself), never 0
+    return kern * n.unsqueeze(1) * _unfold(n.view(-1, 1, h, w), k)[:, 0]
 
 
 def local_mean_field(unary, kernels, iterations, window, label_mask=None):
@@ -111,8 +130,14 @@ def local_mean_field(unary, kernels, iterations, window, label_mask=None):
             raise ValueError(f"label_mask must be (B, L) = {(b, n)} with a label per image")
         unary = unary.masked_fill(~label_mask.view(b, n, 1, 1), float("inf"))
     q = torch.softmax(-unary, 1)
+    weights = kernels.view(b, k * k, 1, h, w)
+    r = k // 2
     for _ in range(int(iterations)):
-        msg = (_unfold(q, k) * kernels.unsqueeze(1)).sum(2).view(b, n, h, w)
+        padded = F.pad(q, (r, r, r, r))
+        msg = torch.zeros_like(q)
+        for o in range(k * k):  # one shifted copy per window offset: no (B, L, k², h·w) tensor
+            dy, dx = divmod(o, k)
+            msg.addcmul_(weights[:, o], padded[:, :, dy:dy + h, dx:dx + w])
         q = torch.softmax(-unary + msg, 1)
     return q
 

@@ -147,3 +147,19 @@ def test_final_and_grown_label_maps():
     assert grown_label_map(probs, seeds, [0, 2], crf=None, variant="none").tolist() == seeds.tolist()
     with pytest.raises(ValueError, match="tags"):
         final_label_map(probs, [5])
+
+
+def test_settings_from_config_carry_the_crf_normalisation():
+    from fvcore.common.config import CfgNode
+
+    from wsis.methods.dsrg.config import add_dsrg_config
+
+    cfg = add_dsrg_config(CfgNode({"MODEL": CfgNode()}))
+    assert DSRGSettings.from_config(cfg).crf.normalization == "symmetric"  # densecrf's (the official CRF's)
+    cfg.MODEL.DSRG.CRF.NORMALIZATION = "none"
+    cfg.MODEL.DSRG.CRF.WINDOW = 7
+    s = DSRGSettings.from_config(cfg)
+    assert (s.crf.normalization, s.crf.window) == ("none", 7)
+    cfg.MODEL.DSRG.CRF.NORMALIZATION = "mean"
+    with pytest.raises(ValueError, match="normalization"):
+        DSRGSettings.from_config(cfg)

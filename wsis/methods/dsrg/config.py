@@ -32,14 +32,19 @@ def add_dsrg_config(cfg):
 
     r = defaults(cfg, "MODEL", "DSRG", "CRF")
     # The training CRF (wsis.core.meanfield, on the device): SEC's kernels, unary −p ("prob", SEC/DSRG) or −log p.
+    # Widths in image pixels: the official θγ 3 and θα 80 divided by its scale factor 12, in cells of the 41 × 41 map
+    # of a 321 px crop (7.8 px each).
     r.ITERATIONS = 10
     r.WINDOW = 11
     r.GAUSSIAN_WEIGHT = 3.0
-    r.GAUSSIAN_XY_STD = 3.0
+    r.GAUSSIAN_XY_STD = 2.0
     r.BILATERAL_WEIGHT = 10.0
-    r.BILATERAL_XY_STD = 80.0
+    r.BILATERAL_XY_STD = 52.0
     r.BILATERAL_RGB_STD = 13.0
     r.UNARY = "prob"
+    # "symmetric": each kernel normalised as densecrf (so pydensecrf and SEC's CRF) does by default; "none": the
+    # kernels as Krähenbühl & Koltun's paper writes them (messages grow with the window).
+    r.NORMALIZATION = "symmetric"
 
     s = defaults(cfg, "WSIS", "DSRG", "SEEDS")
     # Foreground: each tagged class's pixels ≥ FG_THRESHOLD × its CAM max (the CAM paper's 20 %). Background:

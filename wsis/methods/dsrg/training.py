@@ -46,7 +46,7 @@ class DSRGSettings:
         c, r = cfg.MODEL.DSRG, cfg.MODEL.DSRG.CRF
         crf = LocalCRFParams(int(r.ITERATIONS), float(r.GAUSSIAN_WEIGHT), float(r.GAUSSIAN_XY_STD),
                              float(r.BILATERAL_WEIGHT), float(r.BILATERAL_XY_STD), float(r.BILATERAL_RGB_STD),
-                             int(r.WINDOW))
+                             int(r.WINDOW), r.NORMALIZATION)
         return cls(c.TARGETS, c.GROWING, float(c.FG_THRESHOLD), float(c.BG_THRESHOLD), bool(c.GROW_ON_CRF),
                    float(c.CONSTRAIN_WEIGHT), tuple(float(v) for v in c.RATIO_CLIP), crf, r.UNARY)
 
