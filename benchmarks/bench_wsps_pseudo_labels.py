@@ -2,15 +2,16 @@
 """
 Quality and throughput of the WSPS box pseudo labels (projects/WSPS/README.md), all numbers from one run.
 
-Quality, per dataset, of six labelings computed from the same GrabCut and proposal runs of every box:
+Quality, per dataset, of the labelings computed from the same GrabCut and proposal runs of every box:
 box-fill; plain GrabCut (OpenCV's rectangle initialisation, 5 iterations, on the same resampled window); the
-core-seeded GrabCut wsps uses; the best-IoU proposal alone; the fusion (WSPS iteration 0, with ignore); fusion +
-DenseCRF (the "wsps" generator's default output). Datasets: coco_tiny val (non-crowd instances) and ECSSD (one box
-per image: the tight box of its salient mask). Throughput: ``tools/make_pseudo_masks.py``'s runner with the default
-"wsps" generator on coco_tiny val, with 1 and N workers.
+core-seeded GrabCut wsps uses; the tightest of the vote's GrabCut runs; the best-IoU proposal alone; the fusion (WSPS
+iteration 0, with ignore); fusion + DenseCRF (``refine="crf"``); the vote without its tight-GrabCut rule; the vote
+(``refine="vote"``, the "wsps" generator's default output). Datasets: coco_tiny val and train (non-crowd
+instances) and ECSSD (one box per image: the tight box of its salient mask). Throughput:
+``tools/make_pseudo_masks.py``'s runner with the default "wsps" generator on coco_tiny val, with 1 and N workers.
 
-    python benchmarks/bench_wsps_pseudo_labels.py [--datasets coco_tiny_val,ecssd] [--limit N] [--jobs 2]
-        [--workers 2] [--json output/bench_wsps.json]
+    python benchmarks/bench_wsps_pseudo_labels.py [--datasets coco_tiny_val,coco_tiny_train,ecssd] [--limit N]
+        [--jobs 2] [--workers 2] [--json output/bench_wsps.json]
 
 "mean IoU" and the pixel figures are :func:`wsis.evaluation.pseudo_eval.evaluate_pseudo_masks` (ignored pixels are
 left out of an instance's IoU); "strict mean IoU" counts ignored pixels as not the object's. Every instance is scored:
@@ -29,24 +30,26 @@ from wsis.data.coco_weak import load_coco_instances
 from wsis.data.converters import load_salient_folder
 from wsis.data.pseudo_store import make_provenance
 from wsis.data.weak import to_box_supervision
-from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid
+from wsis.evaluation.pseudo_eval import evaluate_pseudo_masks, mark_all_valid, without_ignore
 from wsis.pseudo import run_generator
 from wsis.core.boxes import annotation_extent
 from wsis.methods.wsps.fusion import box_states, fuse
 from wsis.methods.wsps.generator import WSPSGenerator
 from wsis.pseudo.records import image_record, read_image
 from wsis.methods.wsps.grabcut import grabcut_box
+from wsis.methods.wsps.vote import vote_fuse
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
-ROWS = ["box-fill", "GrabCut (plain, rect init)", "GrabCut (core-seeded)", "proposal (best IoU)",
-        "fusion (WSPS iter. 0)", "fusion + DenseCRF"]
+ROWS = ["box-fill", "GrabCut (plain, rect init)", "GrabCut (core-seeded)", "GrabCut (tightest of 3 runs)",
+        "proposal (best IoU)", "fusion (WSPS iter. 0)", "fusion + DenseCRF", "vote, no tight rule",
+        "vote (default)"]
 
 
 def load(name, limit):
-    if name == "coco_tiny_val":
-        root = os.path.join(DATA, "coco_tiny")
-        gt, _ = load_coco_instances(os.path.join(root, "annotations", "instances_val2017.json"),
-                                    os.path.join(root, "val2017"))
+    if name in ("coco_tiny_val", "coco_tiny_train"):
+        root, split = os.path.join(DATA, "coco_tiny"), name.rsplit("_", 1)[1]
+        gt, _ = load_coco_instances(os.path.join(root, "annotations", f"instances_{split}2017.json"),
+                                    os.path.join(root, f"{split}2017"))
     elif name == "ecssd":
         gt = load_salient_folder(os.path.join(DATA, "ecssd", "images"), os.path.join(DATA, "ecssd", "masks"))
     else:
@@ -76,23 +79,20 @@ def all_rows(d, gen=WSPSGenerator()):
     plain = [grabcut_box(image, b, seed=gen.params["seed"], **plain_params) for b in boxes]
     plain = [g if g is not None else e for g, e in zip(plain, empty)]
     core = [gen.grabcut(image, b) for b in boxes]
+    tight = [gen.tight_grabcut(image, b, g) if g is not None else e for b, g, e in zip(boxes, core, empty)]
     core = [g if g is not None else e for g, e in zip(core, empty)]
     prop = [gen.proposal(image, b) for b in boxes]
     states = [box_states(g, p) for g, p in zip(core, prop)]
     fused = fuse((h, w), boxes, classes, states, gen.params["cross_class"], crowd)
     refined = fuse((h, w), boxes, classes, gen.refine_states(image, boxes, states), gen.params["cross_class"], crowd)
+    v = gen.params["vote"]
+    untight = vote_fuse((h, w), boxes, classes, list(zip(core, prop)), crowd, v["ellipse"], tight=2.0)
+    voted = vote_fuse((h, w), boxes, classes, list(zip(tight, prop)), crowd, v["ellipse"], v["tight"])
     return d["image_id"], [
         _estimate_masks(d, anns, boxes, fill), _estimate_masks(d, anns, boxes, plain),
-        _estimate_masks(d, anns, boxes, core), _estimate_masks(d, anns, boxes, prop),
-        image_record(d, anns, fused.masks, fused.instance_ignore, fused.image_ignore),
-        image_record(d, anns, refined.masks, refined.instance_ignore, refined.image_ignore),
-    ]
-
-
-def strict(records):
-    """Records with every ignore region dropped: ignored pixels then count as not the object's."""
-    return {k: dict(r, ignore=None, instances=[dict(i, ignore=None) for i in r["instances"]])
-            for k, r in records.items()}
+        _estimate_masks(d, anns, boxes, core), _estimate_masks(d, anns, boxes, tight),
+        _estimate_masks(d, anns, boxes, prop)] + [
+        image_record(d, anns, f.masks, f.instance_ignore, f.image_ignore) for f in (fused, refined, untight, voted)]
 
 
 def quality(name, limit, jobs):
@@ -109,25 +109,30 @@ def quality(name, limit, jobs):
         records = mark_all_valid(records)
         m = evaluate_pseudo_masks(records, gt)
         m["num_empty_masks"] = empty
-        m["strict_mean_iou"] = evaluate_pseudo_masks(strict(records), gt)["mean_iou"]
+        s = evaluate_pseudo_masks(without_ignore(records), gt)
+        m.update({f"strict_{k}": v for k, v in s.items() if k.endswith("mean_iou")})
         table[row] = m
     return {"images": len(gt), "instances": table[ROWS[0]]["num_instances"], "seconds_all_rows": seconds,
             "rows": table}
 
 
+def _images_per_s(dicts, gen, workers):
+    with tempfile.TemporaryDirectory() as tmp:
+        prov = make_provenance("wsps", gen.params, source="bench", source_hash="0")
+        t0 = time.perf_counter()
+        skipped = run_generator(dicts, gen, os.path.join(tmp, "p.json"), prov, workers=workers, progress=False)
+        assert not skipped, skipped
+        return len(dicts) / (time.perf_counter() - t0)
+
+
 def throughput(limit, workers):
+    """The default generator with 1 and ``workers`` workers, and "fusion + DenseCRF" with 1 (the baseline)."""
     dicts = to_box_supervision(load("coco_tiny_val", limit))
-    out, load_before = {}, os.getloadavg()[0]
-    for n in (1, workers):
-        gen = WSPSGenerator()
-        with tempfile.TemporaryDirectory() as tmp:
-            prov = make_provenance("wsps", gen.params, source="bench", source_hash="0")
-            t0 = time.perf_counter()
-            skipped = run_generator(dicts, gen, os.path.join(tmp, "p.json"), prov, workers=n, progress=False)
-            out[n] = len(dicts) / (time.perf_counter() - t0)
-            assert not skipped, skipped
+    load_before = os.getloadavg()[0]
+    out = {n: _images_per_s(dicts, WSPSGenerator(), n) for n in (1, workers)}
+    crf = _images_per_s(dicts, WSPSGenerator(refine="crf"), 1)
     return {"images": len(dicts), "images_per_s": out, "speedup": out[workers] / out[1], "cpus": os.cpu_count(),
-            "load_average_before": load_before}
+            "crf_images_per_s_1_worker": crf, "load_average_before": load_before}
 
 
 def markdown(results):
@@ -136,24 +141,31 @@ def markdown(results):
         if name == "throughput":
             continue
         lines += [f"\n{name}: {res['images']} images, {res['instances']} instances", "",
-                  "| labels | mean IoU | class-mean IoU | IoU@0.5 | IoU@0.75 | pixel precision | pixel recall | "
-                  "fraction ignored | strict mean IoU | empty masks |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| labels | mean IoU | strict mean IoU | class-mean IoU | IoU@0.5 | IoU@0.75 | pixel precision | "
+                  "pixel recall | fraction ignored | small / medium / large | strict small / medium / large | "
+                  "empty masks |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row, m in res["rows"].items():
-            lines.append(f"| {row} | {m['mean_iou']:.3f} | {m['class_mean_iou']:.3f} | {m['iou@0.5']:.3f} | "
-                         f"{m['iou@0.75']:.3f} | {m['pixel_precision']:.3f} | {m['pixel_recall']:.3f} | "
-                         f"{m['pixel_fraction_ignored']:.3f} | {m['strict_mean_iou']:.3f} | {m['num_empty_masks']} |")
+            size = lambda key, k: f"{m[key]:.3f}" if m[f"{k}/num_instances"] else "–"  # noqa: E731
+            sizes = " / ".join(size(f"{k}/mean_iou", k) for k in ("small", "medium", "large"))
+            strict_sizes = " / ".join(size(f"strict_{k}/mean_iou", k) for k in ("small", "medium", "large"))
+            lines.append(f"| {row} | {m['mean_iou']:.3f} | {m['strict_mean_iou']:.3f} | {m['class_mean_iou']:.3f} | "
+                         f"{m['iou@0.5']:.3f} | {m['iou@0.75']:.3f} | {m['pixel_precision']:.3f} | "
+                         f"{m['pixel_recall']:.3f} | {m['pixel_fraction_ignored']:.3f} | {sizes} | {strict_sizes} | "
+                         f"{m['num_empty_masks']} |")
     if "throughput" in results:
         t = results["throughput"]
         (one, many), n = t["images_per_s"].values(), list(t["images_per_s"])[-1]
         lines += ["", f"throughput (wsps, coco_tiny val, {t['images']} images, {t['cpus']} CPUs): 1 worker "
-                  f"{one:.3f} images/s, {n} workers {many:.3f} images/s, speed-up {t['speedup']:.2f}x (1-min load average "
-                  f"before: {t['load_average_before']:.2f})"]
+                  f"{one:.3f} images/s, {n} workers {many:.3f} images/s, speed-up {t['speedup']:.2f}x; fusion + DenseCRF "
+                  f"(refine crf), 1 worker: {t['crf_images_per_s_1_worker']:.3f} images/s, the default is "
+                  f"{one / t['crf_images_per_s_1_worker']:.2f}x as fast (1-min load average before: "
+                  f"{t['load_average_before']:.2f})"]
     return "\n".join(lines)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", default="coco_tiny_val,ecssd")
+    p.add_argument("--datasets", default="coco_tiny_val,coco_tiny_train,ecssd")
     p.add_argument("--limit", type=int, default=0, help="first N images of each dataset (0: all)")
     p.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes for the quality pass")
     p.add_argument("--workers", type=int, default=2, help="workers of the throughput comparison (0: skip it)")

@@ -42,6 +42,7 @@ def test_most_masks_dropped_reports_all_instances_first_and_warns():
     assert list(rep)[:4] == ["all/mean_iou", "all/class_mean_iou", "all/iou@0.5", "all/iou@0.75"]
     # all: dropped as stored (1, 0.5, 0), missing as empty (0)
     assert rep["all/mean_iou"] == 0.375 and rep["all/iou@0.5"] == 0.5 and rep["all/iou@0.75"] == 0.25
+    assert rep["all/strict_mean_iou"] == 0.375  # no ignore region: strict = mean
     assert rep["kept/mean_iou"] == 1.0 and rep["num_kept"] == 1 and rep["num_instances"] == 4
     assert rep["num_dropped"] == 2 and rep["num_missing"] == 1 and rep["kept_fraction"] == 0.25
     assert rep["pixel_coverage"] == 100 / (100 + 100 + 1600 + 64)  # only the kept mask supervises pixels
@@ -111,3 +112,14 @@ def test_generated_instances_are_scored_by_ap_r():
     assert generated_quality_report(wrong, _gt_dicts(), num_classes=2)["AP^r@0.5"] == 0.0
     paired = {1: dict(records[1], instances=[dict(insts[1], annotation_id=1)])}
     assert not has_generated_instances(paired)
+
+
+def test_strict_mean_iou_counts_ignored_pixels_as_missed():
+    rec = _record(valid=(True, True, True))
+    # annotation 2's GT is x 20..30; its mask covers 20..25 and the rest (25..30) is ignored for it
+    rec["instances"][1]["ignore"] = encode_mask(_mask(25, 0, 30, 10))
+    gt = [dict(_gt_dicts()[0], annotations=_gt_dicts()[0]["annotations"][:3])]
+    rep = quality_report({1: rec}, gt)
+    assert rep["all/mean_iou"] == pytest.approx((1 + 1 + 0) / 3)  # ignored pixels left out: IoU 1
+    assert rep["all/strict_mean_iou"] == pytest.approx((1 + 0.5 + 0) / 3)  # counted as missed: 50 / 100
+    assert "strict_mean_iou 0.500" in quality_summary(rep)

@@ -5,6 +5,7 @@ Generate pseudo masks for a COCO-style dataset with any registered generator, wi
     python tools/make_pseudo_masks.py --coco-root /data/coco --split train --workers 8
     python tools/make_pseudo_masks.py --method boxfill --out output/pseudo/coco_tiny_val_boxfill
     python tools/make_pseudo_masks.py WSIS.PSEUDO.WSPS.REFINE none      # WSPS iteration-0 labels (with ignore)
+    python tools/make_pseudo_masks.py WSIS.PSEUDO.WSPS.REFINE crf       # ... their ignored pixels filled by DenseCRF
     python tools/make_pseudo_masks.py --method wsps_round --split train \\
         WSIS.PSEUDO.WSPS_ROUND.PREDICTIONS output/round1/instances_predictions.pth   # WSPS §3.4, round k + 1
     python tools/make_pseudo_masks.py --method boxcaseg --split train \\
@@ -73,7 +74,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_arguments(p, DEFAULT_ROOT, "val")
     p.add_argument("--method", default="wsps", choices=PSEUDO_MASK_GENERATOR_REGISTRY.names(),
-                   help="pseudo-mask generator (default: %(default)s, GrabCut ∩ proposals + DenseCRF, WSPS §3.2)")
+                   help="pseudo-mask generator (default: %(default)s: GrabCut and a segment proposal per box, "
+                        "WSPS §3.2, settled by a vote with the box's ellipse)")
     p.add_argument("--config-file", default="", metavar="FILE", help="yaml merged into the config first (boxcaseg: "
                    "the trained model's config)")
     p.add_argument("--out", default=None,

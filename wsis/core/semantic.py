@@ -43,14 +43,14 @@ def semantic_from_record(record, instance_ignore="class", dtype=np.uint8):
 
     Args:
         instance_ignore (str): what an instance's own ignore region (WSPS's same-class overlaps) becomes:
-            "class" (it joins the instance's mask: the class of those pixels is certain, only the instance is not;
-            WSPS Fig. 2b's label maps) or "ignore" (255: the pixels give no loss to that instance, as in training;
+            "class" (the pixels take the instance's class where no instance mask covers them: the class of those
+            pixels is certain, only the instance is not; WSPS Fig. 2b's label maps) or "ignore" (255: the pixels give no loss to that instance, as in training;
             the pixel metrics of :func:`wsis.evaluation.evaluate_pseudo_masks`).
     """
     if instance_ignore not in ("class", "ignore"):
         raise ValueError(f"instance_ignore must be 'class' or 'ignore', got {instance_ignore!r}")
     h, w = record["height"], record["width"]
-    masks, classes = [], []
+    masks, classes, own = [], [], []
     ignore = decode_mask(record["ignore"]) if record.get("ignore") else np.zeros((h, w), dtype=bool)
     for inst in record["instances"]:
         if dtype == np.uint8 and inst["category_id"] + 1 >= IGNORE_LABEL:
@@ -60,13 +60,17 @@ def semantic_from_record(record, instance_ignore="class", dtype=np.uint8):
         mask = decode_mask(inst["segmentation"]) if inst.get("valid", True) else np.zeros((h, w), dtype=bool)
         if own_ignore is not None:
             if instance_ignore == "class":
-                mask = mask | own_ignore
+                own.append((own_ignore, inst["category_id"]))
             else:
                 ignore = ignore | own_ignore
         if mask.any():
             masks.append(mask)
             classes.append(inst["category_id"])
-    return semantic_map(masks, classes, h, w, ignore if ignore.any() else None, dtype=dtype)
+    out = semantic_map(masks, classes, h, w, dtype=dtype)
+    for region, c in own:  # an instance's own ignore region takes its class only where no instance mask is
+        out[region & (out == 0)] = c + 1
+    out[ignore] = IGNORE_LABEL
+    return out
 
 
 def write_label_png(label, path):

@@ -121,3 +121,13 @@ def mark_all_valid(records):
     one with IoU 0) instead of left out: the fair comparison of generators that drop different instances.
     """
     return {k: dict(r, instances=[dict(i, valid=True) for i in r["instances"]]) for k, r in records.items()}
+
+
+def without_ignore(records):
+    """
+    Copies of store records with every ignore region (image-level and per instance) dropped: ignored pixels then
+    count as not the object's. Scored with :func:`score_pseudo_masks`, this is the "strict" IoU, the fair comparison
+    of labels with and without ignore regions.
+    """
+    return {k: dict(r, ignore=None, instances=[dict(i, ignore=None) for i in r["instances"]])
+            for k, r in records.items()}

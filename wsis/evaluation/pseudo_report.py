@@ -6,7 +6,7 @@ The quality report of a pseudo-mask store, as every pseudo-label command and eva
 from wsis.core.masks import to_bool_mask
 
 from .ap_r import InstanceAPAccumulator
-from .pseudo_eval import SIZES, score_pseudo_masks
+from .pseudo_eval import SIZES, score_pseudo_masks, without_ignore
 
 __all__ = ["quality_report", "generated_quality_report", "has_generated_instances", "quality_summary",
            "quality_warnings", "SCORING", "INSTANCE_KEYS", "GENERATED_SCORING"]
@@ -20,7 +20,8 @@ SCORING = ("all/*: every GT instance; a dropped mask is scored as stored, a GT i
 def quality_report(records, gt_dicts, num_classes=None):
     """
     Returns:
-        dict, in this order: ``all/<k>`` for k in :data:`INSTANCE_KEYS` and ``all/<size>/mean_iou`` /
+        dict, in this order: ``all/<k>`` for k in :data:`INSTANCE_KEYS`, ``all/strict_mean_iou`` (ignored pixels
+        counted as not the object's, :func:`.pseudo_eval.without_ignore`), ``all/<size>/mean_iou`` /
         ``all/<size>/num_instances`` (COCO sizes); ``kept_fraction`` (valid masks / GT instances),
         ``pixel_coverage`` (GT instance pixels inside a valid mask); ``kept/*`` likewise; counts
         (``num_instances`` = GT instances scored, ``num_kept``, ``num_dropped``, ``num_missing``,
@@ -28,6 +29,8 @@ def quality_report(records, gt_dicts, num_classes=None):
         ints only (a Detectron2 evaluator's result); :data:`SCORING` says how ``all/*`` scores.
     """
     kept, every = score_pseudo_masks(records, gt_dicts, num_classes)
+    has_ignore = any(r.get("ignore") or any(i.get("ignore") for i in r["instances"]) for r in records.values())
+    strict = score_pseudo_masks(without_ignore(records), gt_dicts, num_classes)[1] if has_ignore else every
     total = every["num_instances"]
     out = {}
     for prefix, m in (("all", every), ("kept", kept)):
@@ -35,6 +38,8 @@ def quality_report(records, gt_dicts, num_classes=None):
             out["kept_fraction"] = kept["num_instances"] / total if total else 0.0
             out["pixel_coverage"] = kept["pixel_coverage"]
         out.update({f"{prefix}/{k}": m[k] for k in INSTANCE_KEYS})
+        if prefix == "all":
+            out["all/strict_mean_iou"] = strict["mean_iou"]
         for name, _, _ in SIZES:
             out[f"{prefix}/{name}/mean_iou"] = m[f"{name}/mean_iou"]
             out[f"{prefix}/{name}/num_instances"] = m[f"{name}/num_instances"]
@@ -105,6 +110,7 @@ def quality_summary(report):
                       for n, _, _ in SIZES)
     return (f"quality over all {total} GT instances (dropped masks as stored, missing as empty): "
             + ", ".join(f"{k} {report[f'all/{k}']:.3f}" for k in INSTANCE_KEYS)
+            + (f", strict_mean_iou {report['all/strict_mean_iou']:.3f}" if "all/strict_mean_iou" in report else "")
             + f"; by size: {sizes}; kept {report['num_kept']} of {total} ({report['kept_fraction']:.1%}), pixel "
             f"coverage {report['pixel_coverage']:.3f}; kept masks only: "
             + ", ".join(f"{k} {report[f'kept/{k}']:.3f}" for k in INSTANCE_KEYS)

@@ -128,7 +128,7 @@ def test_malformed_parameters_are_refused_with_the_option_named(tmp_path, capsys
     assert "KEY VALUE pairs" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="WSIS.PSEUDO.WSPS.SEEDS"):  # a key that does not exist, named
         load_tool("make_pseudo_masks").main([*common, "WSIS.PSEUDO.WSPS.SEEDS", "1"])
-    with pytest.raises(SystemExit, match="refine must be 'none' or 'crf'"):  # a value the generator refuses
+    with pytest.raises(SystemExit, match="refine must be 'vote', 'none' or 'crf'"):  # a value the generator refuses
         load_tool("make_pseudo_masks").main([*common, "WSIS.PSEUDO.WSPS.REFINE", "maybe"])
     (tmp_path / "bad.yaml").write_text("WSIS:\n  PSEUDO:\n    WSPS:\n      GRABCUT:\n        ITERS: 3\n")
     with pytest.raises(SystemExit, match="WSIS.PSEUDO.WSPS.GRABCUT.ITERS"):  # from a yaml too
