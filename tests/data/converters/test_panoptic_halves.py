@@ -11,6 +11,7 @@ from PIL import Image
 
 from wsis.core.masks import decode_mask
 from wsis.data.coco_weak import load_coco_instances
+from wsis.cli.convert_coco_panoptic import DEFAULT_ROOT
 from wsis.data.converters import ConversionError, convert_panoptic_halves, split_image_ids
 
 from conftest import SHARED_DATA, load_tool
@@ -271,7 +272,10 @@ def test_running_again_does_nothing(tmp_path):
 def test_program(tmp_path, capsys):
     tool = load_tool("convert_coco_panoptic")
     args = tool.parse_args([])
-    assert (args.json, args.panoptic_root, args.images) == (JSON, PNGS, IMAGES)
+    default = os.path.join(DEFAULT_ROOT, "coco_panoptic_val100")  # $WSIS_DATASETS, else ../shared/data
+    assert (args.json, args.panoptic_root, args.images) == (
+        os.path.join(default, "annotations", "panoptic_val2017.json"),
+        os.path.join(default, "annotations", "panoptic_val2017"), os.path.join(default, "images"))
     assert args.out == os.path.join("datasets", "coco_panoptic_val100_halves")
     out = str(tmp_path / "o")
     result = tool.main(["--source", PANOPTIC, "--out", out, "--no-progress"])
