@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from wsis.core.meanfield import LocalCRFParams, local_crf, local_kernels, local_mean_field
+from wsis.core.meanfield import (LocalCRFParams, coarse_to_fine_mean_field, local_crf, local_kernels, local_mean_field,
+                                 local_message)
 
 
 def _dense_mean_field(unary, image, stride, p):
@@ -147,3 +149,24 @@ def test_close_to_pydensecrf_with_secs_training_crf():
                       stride, p, unary="prob")[0].numpy()
         np.testing.assert_allclose(q, expected, atol=atol)
         assert (q.argmax(0) == expected.argmax(0)).all()
+
+
+def test_coarse_to_fine_mean_field():
+    """Stride 1 is the full-resolution mean-field; coarser, the last step adds the coarse message to the full
+    unary (by hand: the upsampled message of the coarse marginals), and masked labels stay at 0."""
+    g = torch.Generator().manual_seed(3)
+    unary = torch.randn(1, 3, 8, 12, generator=g)
+    image = torch.rand(1, 3, 8, 12, generator=g) * 255
+    p = LocalCRFParams(iterations=3, window=5, bilateral_xy_std=10.0)
+    full = local_mean_field(unary, local_kernels(image, 1.0, p), 3, 5)
+    assert torch.allclose(coarse_to_fine_mean_field(unary, image, 1, p), full, atol=1e-6)
+    q = coarse_to_fine_mean_field(unary, image, 4, p)
+    small_p = F.adaptive_avg_pool2d(torch.softmax(-unary, 1), (2, 3))
+    kern = local_kernels(F.adaptive_avg_pool2d(image, (2, 3)), 4.0, p)
+    coarse = local_mean_field(-torch.log(small_p), kern, 2, 5)
+    msg = F.interpolate(local_message(coarse, kern, 5), size=(8, 12), mode="bilinear", align_corners=False)
+    assert torch.allclose(q, torch.softmax(-unary + msg, 1), atol=1e-6)
+    assert torch.allclose(coarse_to_fine_mean_field(unary, image, 4, LocalCRFParams(iterations=0, window=5)),
+                          torch.softmax(-unary, 1))
+    masked = coarse_to_fine_mean_field(unary, image, 4, p, label_mask=torch.tensor([[True, False, True]]))
+    assert (masked[:, 1] == 0).all() and torch.allclose(masked.sum(1), torch.ones(1, 8, 12), atol=1e-6)

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LocalCRFParams", "local_kernels", "local_mean_field", "local_crf", "NORMALIZATIONS"]
+__all__ = ["LocalCRFParams", "local_kernel_pair", "local_kernels", "local_mean_field", "local_message",
+           "coarse_to_fine_mean_field", "local_crf", "NORMALIZATIONS"]
 NORMALIZATIONS = ("symmetric", "none")
 
 
@@ -69,18 +70,19 @@ def _unfold(x, k):
     return F.unfold(x, k, padding=k // 2).view(b, c, k * k, h * w)
 
 
-def local_kernels(image, stride, params=LocalCRFParams()):
+def local_kernel_pair(image, stride, params=LocalCRFParams()):
     """
-    The summed, weighted pairwise kernel of every pixel and its window.
+    The Gaussian and the bilateral kernel of every pixel and its window, unweighted (so that their weights may be
+    learned, as WSPS's instance CRF does).
 
     Args:
         image (Tensor): (B, 3, h, w) float colours (0-255 scale) at the map's resolution.
         stride (float): image pixels per map pixel (positions are ``grid × stride``).
-        params (LocalCRFParams).
+        params (LocalCRFParams): widths, window and normalisation (its weights are not used).
 
     Returns:
-        Tensor: (B, k², h·w) Σ_m w_m k_m(i, j) for j in i's window (normalised as ``params.normalization`` says);
-        0 for j outside the map, and for j = i without normalisation.
+        (Tensor, Tensor): (B, k², h·w) k_gauss(i, j), k_bilateral(i, j) for j in i's window (normalised as
+        ``params.normalization`` says); 0 for j outside the map, and for j = i without normalisation.
     """
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"image must be (B, 3, h, w), got {tuple(image.shape)}")
@@ -94,14 +96,24 @@ def local_kernels(image, stride, params=LocalCRFParams()):
     colours = _unfold(image, k)  # (B, 3, k², h·w)
     centre = image.reshape(b, 3, 1, h * w)
     c2 = ((colours - centre) ** 2).sum(1)  # (B, k², h·w)
-    gauss = torch.exp(-d2 / (2 * params.gaussian_xy_std ** 2)) * inside
+    gauss = (torch.exp(-d2 / (2 * params.gaussian_xy_std ** 2)) * inside).expand(b, -1, -1)
     bilat = torch.exp(-d2 / (2 * params.bilateral_xy_std ** 2) - c2 / (2 * params.bilateral_rgb_std ** 2)) * inside
     if params.normalization == "symmetric":
-        gauss, bilat = (_symmetric(kern, k, h, w) for kern in (gauss, bilat))
-    kern = params.gaussian_weight * gauss + params.bilateral_weight * bilat
-    if params.normalization == "none":
-        kern[:, (k * k) // 2] = 0.0  # no message from a pixel to itself
-    return kern
+        return tuple(_symmetric(kern, k, h, w) for kern in (gauss, bilat))
+    centre_offset = (k * k) // 2
+    gauss, bilat = gauss.clone(), bilat.clone()
+    gauss[:, centre_offset] = 0.0  # no message from a pixel to itself
+    bilat[:, centre_offset] = 0.0
+    return gauss, bilat
+
+
+def local_kernels(image, stride, params=LocalCRFParams()):
+    """
+    The summed, weighted pairwise kernel of every pixel and its window: w_gauss k_gauss + w_bilateral k_bilateral
+    of :func:`local_kernel_pair` (same arguments), (B, k², h·w).
+    """
+    gauss, bilat = local_kernel_pair(image, stride, params)
+    return params.gaussian_weight * gauss + params.bilateral_weight * bilat
 
 
 def _symmetric(kern, k, h, w):
@@ -130,16 +142,66 @@ def local_mean_field(unary, kernels, iterations, window, label_mask=None):
             raise ValueError(f"label_mask must be (B, L) = {(b, n)} with a label per image")
         unary = unary.masked_fill(~label_mask.view(b, n, 1, 1), float("inf"))
     q = torch.softmax(-unary, 1)
-    weights = kernels.view(b, k * k, 1, h, w)
-    r = k // 2
     for _ in range(int(iterations)):
-        padded = F.pad(q, (r, r, r, r))
-        msg = torch.zeros_like(q)
-        for o in range(k * k):  # one shifted copy per window offset: no (B, L, k², h·w) tensor
-            dy, dx = divmod(o, k)
-            msg.addcmul_(weights[:, o], padded[:, :, dy:dy + h, dx:dx + w])
-        q = torch.softmax(-unary + msg, 1)
+        q = torch.softmax(-unary + local_message(q, kernels, k), 1)
     return q
+
+
+def local_message(q, kernels, window):
+    """
+    The pairwise message of one mean-field step, Σ_j k(i, j) Q_j(l) over i's window.
+
+    Args:
+        q (Tensor): (B, L, h, w) marginals. kernels (Tensor): (B, k², h·w) from :func:`local_kernels`.
+        window (int): k.
+
+    Returns:
+        Tensor: (B, L, h, w).
+    """
+    b, _, h, w = q.shape
+    k = int(window)
+    r = k // 2
+    weights = kernels.view(b, k * k, 1, h, w)
+    padded = F.pad(q, (r, r, r, r))
+    msg = torch.zeros_like(q)
+    for o in range(k * k):  # one shifted copy per window offset: no (B, L, k², h·w) tensor
+        dy, dx = divmod(o, k)
+        msg.addcmul_(weights[:, o], padded[:, :, dy:dy + h, dx:dx + w])
+    return msg
+
+
+def coarse_to_fine_mean_field(unary, image, stride, params=LocalCRFParams(), label_mask=None, eps=1e-8):
+    """
+    Mean-field of a full-resolution CRF run on a map ``stride`` times coarser, its last step at full resolution:
+    the unary's probabilities exp(−U) and the image are area-averaged to the map, ``iterations − 1`` steps run
+    there, and the last step adds the bilinearly upsampled message of those coarse marginals to the full-resolution
+    unary, so that boundaries keep the unary's detail while the window reaches ``stride`` times farther.
+
+    Args:
+        unary (Tensor): (B, L, H, W) energies. image (Tensor): (B, 3, H, W) colours (0-255).
+        stride (int): coarsening factor (1: :func:`local_mean_field` at full resolution).
+        params (LocalCRFParams): kernels in image pixels, window at the coarse map.
+        label_mask (Tensor or None): see :func:`local_mean_field`.
+
+    Returns:
+        Tensor: (B, L, H, W) marginals.
+    """
+    b, n, h, w = unary.shape
+    if label_mask is not None:
+        unary = unary.masked_fill(~label_mask.view(b, n, 1, 1), float("inf"))
+    size = (max(1, round(h / stride)), max(1, round(w / stride)))
+    probs = torch.softmax(-unary, 1)
+    small_p = F.adaptive_avg_pool2d(probs, size) if size != (h, w) else probs
+    small_img = F.adaptive_avg_pool2d(image.to(unary.dtype), size) if size != (h, w) else image.to(unary.dtype)
+    kern = local_kernels(small_img, float(h) / size[0], params)
+    q = local_mean_field(-torch.log(small_p.clamp_min(eps)), kern, max(int(params.iterations) - 1, 0),
+                         params.window)
+    if int(params.iterations) == 0:
+        return probs
+    msg = local_message(q, kern, params.window)
+    if size != (h, w):
+        msg = F.interpolate(msg, size=(h, w), mode="bilinear", align_corners=False)
+    return torch.softmax(-unary + msg, 1)
 
 
 def local_crf(probs, image, stride, params=LocalCRFParams(), unary="log_prob", label_mask=None, eps=1e-5):
