@@ -153,3 +153,30 @@ def test_panoptic_output_does_not_overlap_and_rescores_things():
     assert len(panoptic_from_marginals(m, labels, q, min_area=16)[1]) == 3  # every segment has 16 px
     ids_small, info_small = panoptic_from_marginals(m, labels, q, min_area=17)
     assert info_small == [] and (ids_small == 0).all()  # too small: void
+
+
+def test_panoptic_pseudo_labels_things_first_then_stuff():
+    import numpy as np
+
+    from wsis.methods.panoptic.pseudo_labels import assemble_panoptic
+
+    masks = np.zeros((2, 4, 6), bool)
+    masks[0, 2:, :2] = True
+    masks[1, 2:, 4:] = True
+    ignore = np.zeros((4, 6), bool)
+    ignore[2:, 2] = True  # a doubtful pixel column between the two things
+    stuff = np.full((4, 6), 255, np.uint8)
+    stuff[:2] = 8  # sky (class 7) on top
+    stuff[2:] = 5  # grass (class 4) below, also under the things
+    stuff[3, 3] = 255
+    ids, segs = assemble_panoptic(masks, [1, 1], ignore, stuff)
+    assert [(s["category_id"], s["isthing"], s["area"]) for s in segs] == [(1, True, 4), (1, True, 4), (4, False, 1),
+                                                                            (7, False, 12)]
+    assert (ids[2:, :2] == 1).all() and (ids[2:, 4:] == 2).all() and (ids[:2] == 4).all()
+    assert ids[2, 3] == 3 and ids[3, 3] == 0 and (ids[2:, 2] == 0).all()  # grass only where free; void elsewhere
+    empty_ids, empty = assemble_panoptic(np.zeros((0, 4, 6), bool), [], None, np.zeros((4, 6), np.uint8))
+    assert empty == [] and (empty_ids == 0).all()
+    with pytest.raises(ValueError, match="overlap"):
+        assemble_panoptic(np.ones((2, 4, 6), bool), [1, 2], None, stuff)
+    with pytest.raises(ValueError, match="do not agree"):
+        assemble_panoptic(masks, [1, 1], None, stuff[:3])

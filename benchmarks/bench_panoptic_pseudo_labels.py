@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""
+WSPS's iteration-0 panoptic pseudo labels (things from boxes, stuff from tags; wsis.methods.panoptic.pseudo_labels)
+against coco_panoptic_val100's true panoptic labels, by PQ / SQ / RQ for things and stuff (wsis's PQAccumulator).
+
+    python tools/convert_coco_panoptic.py                       # datasets/coco_panoptic_val100_halves
+    python tools/make_cues.py --method gradcam --config-file projects/CAM/configs/cam_R18_scratch_coco_panoptic_halves.yaml \\
+        --json datasets/coco_panoptic_val100_halves/annotations/instances_train.json \\
+        --images datasets/coco_panoptic_val100_halves/train --out output/bench_panoptic/cues_train_gradcam \\
+        MODEL.WEIGHTS <the CAM classifier trained on the train half>          # and the same for val
+    python benchmarks/bench_panoptic_pseudo_labels.py [--cues output/bench_panoptic/cues_{split}_gradcam]
+
+Rows, per half: the baseline (boxes filled, the smallest box on top, and every other pixel the stuff class tagged
+in most training images); things from the "wsps" generator's vote (default) or WSPS's fusion (``REFINE none``),
+each with stuff from the Grad-CAM cues of the image's stuff tags (50 % of each map's max, smaller area first,
+uncovered pixels void). The CAM classifier learned from the train half's tags only; on the val half the cues come
+from a model that never saw those images.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+from collections import Counter
+
+import cv2
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from wsis.core.masks import to_bool_mask  # noqa: E402
+from wsis.core.merge import paint_smallest_last  # noqa: E402
+from wsis.data.coco_weak import load_coco_instances  # noqa: E402
+from wsis.data.cue_store import CueStore  # noqa: E402
+from wsis.data.weak import to_box_supervision  # noqa: E402
+from wsis.evaluation.panoptic_quality import PQAccumulator  # noqa: E402
+from wsis.core.boxes import annotation_extent  # noqa: E402
+from wsis.methods.cam.labels import wsps_labels  # noqa: E402
+from wsis.methods.panoptic.pseudo_labels import assemble_panoptic  # noqa: E402
+from wsis.methods.wsps.generator import WSPSGenerator  # noqa: E402
+
+HALVES = os.path.join(REPO, "datasets", "coco_panoptic_val100_halves")
+KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
+
+
+def load_half(split):
+    gt, meta = load_coco_instances(os.path.join(HALVES, "annotations", f"instances_{split}.json"),
+                                   os.path.join(HALVES, split))
+    cats = json.load(open(os.path.join(HALVES, "annotations", f"instances_{split}.json")))["categories"]
+    to_contiguous = meta["thing_dataset_id_to_contiguous_id"]
+    isthing = {to_contiguous[c["id"]]: bool(c["isthing"]) for c in cats}
+    return gt, isthing
+
+
+def gt_panoptic(d):
+    """The true panoptic id map and segments of one image (one annotation per segment)."""
+    h, w = d["height"], d["width"]
+    ids = np.zeros((h, w), np.int32)
+    segs = []
+    for k, a in enumerate(d["annotations"], 1):
+        ids[to_bool_mask(a["segmentation"], h, w)] = k
+        segs.append({"id": k, "category_id": a["category_id"], "iscrowd": a.get("iscrowd", 0)})
+    return ids, segs
+
+
+def stuff_labels(d, cues, isthing):
+    """Stuff label map (category + 1, 255 void) from the cues of the image's stuff tags."""
+    h, w = d["height"], d["width"]
+    if d["image_id"] not in cues:
+        return np.full((h, w), 255, np.uint8)
+    classes, cams = cues[d["image_id"]]
+    keep = [i for i, c in enumerate(classes) if not isthing[int(c)]]
+    cams = np.stack([cv2.resize(cams[i], (w, h), interpolation=cv2.INTER_LINEAR) for i in keep]) if keep else \
+        np.zeros((0, h, w), np.float32)
+    return wsps_labels(np.maximum(cams, 0), [int(classes[i]) for i in keep], threshold=0.5, rest="ignore")
+
+
+def thing_dict(d, isthing):
+    return dict(d, annotations=[a for a in d["annotations"] if isthing[a["category_id"]]])
+
+
+def one(args):
+    d, refine, cue_dir, isthing, fallback = args
+    h, w = d["height"], d["width"]
+    things = thing_dict(d, isthing)
+    anns = [a for a in things["annotations"] if not a.get("iscrowd", 0)]
+    if refine == "boxfill":
+        boxes = [annotation_extent(a, h, w) for a in anns]
+        fills = np.zeros((len(boxes), h, w), bool)
+        for i, (x0, y0, x1, y1) in enumerate(boxes):
+            fills[i, y0:y1, x0:x1] = True
+        masks = paint_smallest_last(fills, [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes])
+        stuff = np.full((h, w), fallback + 1, np.uint8)
+        ids, segs = assemble_panoptic(masks, [a["category_id"] for a in anns], None, stuff)
+    else:
+        rec = WSPSGenerator(refine=refine)(to_box_supervision([things])[0])
+        masks = np.stack([to_bool_mask(i["segmentation"], h, w) for i in rec["instances"]]) if rec["instances"] \
+            else np.zeros((0, h, w), bool)
+        ignore = to_bool_mask(rec["ignore"], h, w) if rec.get("ignore") else None
+        stuff = stuff_labels(d, CueStore(cue_dir), isthing)
+        ids, segs = assemble_panoptic(masks, [i["category_id"] for i in rec["instances"]], ignore, stuff)
+    return d["image_id"], ids, segs
+
+
+def evaluate(split, refine, cue_dir, jobs, fallback):
+    gt, isthing = load_half(split)
+    pq = PQAccumulator({c: int(t) for c, t in isthing.items()})
+    with mp.Pool(jobs) as pool:
+        results = {i: (ids, segs) for i, ids, segs in
+                   pool.imap_unordered(one, [(d, refine, cue_dir, isthing, fallback) for d in gt])}
+    void = 0
+    for d in gt:
+        ids, segs = results[d["image_id"]]
+        gids, gsegs = gt_panoptic(d)
+        pq.add(ids, segs, gids, gsegs)
+        void += float((ids == 0).mean())
+    out = pq.summarize()
+    out["void_fraction"] = void / len(gt)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cues", default=os.path.join(REPO, "output", "bench_panoptic", "cues_{split}_gradcam"))
+    p.add_argument("--jobs", type=int, default=os.cpu_count())
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    train, isthing = load_half("train")
+    tagged = Counter(c for d in train for c in set(d["image_labels"]) if not isthing[c])
+    fallback = tagged.most_common(1)[0][0]
+    results = {}
+    for split in ("train", "val"):
+        for refine in ("boxfill", "vote", "none"):
+            r = evaluate(split, refine, args.cues.format(split=split), args.jobs, fallback)
+            results[f"{split}/{refine}"] = r
+            print(f"{split} {refine:8s} " + " ".join(f"{k} {r[k]:.1f}" for k in KEYS)
+                  + f" void {r['void_fraction']:.3f}", flush=True)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump({"fallback_stuff_class": fallback, "results": results}, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
