@@ -34,6 +34,7 @@ sys.path.insert(0, REPO)
 
 from wsis.core.crf import DenseCRFParams, dense_crf  # noqa: E402
 from wsis.core.meanfield import coarse_to_fine_mean_field  # noqa: E402
+from wsis.core.panoptic import panoptic_rgb_to_id  # noqa: E402
 from wsis.methods.panoptic.instance_crf import WSPS_INSTANCE_CRF, detection_labels, detection_unary  # noqa: E402
 
 DATA = os.path.join(REPO, "..", "shared", "data", "coco_panoptic_val100")
@@ -46,8 +47,8 @@ def load_image(entry, categories):
     import cv2
 
     image = cv2.imread(os.path.join(DATA, "images", entry["file_name"].replace(".png", ".jpg")))
-    png = cv2.imread(os.path.join(DATA, "annotations", "panoptic_val2017", entry["file_name"]))[:, :, ::-1].astype(np.int64)
-    ids = png[..., 0].astype(np.int64) + 256 * png[..., 1] + 65536 * png[..., 2]
+    png = cv2.imread(os.path.join(DATA, "annotations", "panoptic_val2017", entry["file_name"]))[:, :, ::-1]
+    ids = panoptic_rgb_to_id(png)
     contiguous = {c["id"]: i for i, c in enumerate(categories)}
     sem = np.full(ids.shape, -1, np.int64)
     boxes, classes, stuff = [], [], set()

@@ -23,21 +23,18 @@ import os
 import sys
 from collections import Counter
 
-import cv2
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from wsis.core.masks import to_bool_mask  # noqa: E402
 from wsis.core.merge import paint_smallest_last  # noqa: E402
 from wsis.data.coco_weak import load_coco_instances  # noqa: E402
 from wsis.data.cue_store import CueStore  # noqa: E402
-from wsis.data.weak import to_box_supervision  # noqa: E402
 from wsis.evaluation.panoptic_quality import PQAccumulator  # noqa: E402
 from wsis.core.boxes import annotation_extent  # noqa: E402
-from wsis.methods.cam.labels import wsps_labels  # noqa: E402
-from wsis.methods.panoptic.pseudo_labels import assemble_panoptic  # noqa: E402
+from wsis.methods.panoptic.pseudo_labels import (assemble_panoptic, panoptic_ground_truth,  # noqa: E402
+                                                 panoptic_pseudo_label)
 from wsis.methods.wsps.generator import WSPSGenerator  # noqa: E402
 
 HALVES = os.path.join(REPO, "datasets", "coco_panoptic_val100_halves")
@@ -53,53 +50,22 @@ def load_half(split):
     return gt, isthing
 
 
-def gt_panoptic(d):
-    """The true panoptic id map and segments of one image (one annotation per segment)."""
-    h, w = d["height"], d["width"]
-    ids = np.zeros((h, w), np.int32)
-    segs = []
-    for k, a in enumerate(d["annotations"], 1):
-        ids[to_bool_mask(a["segmentation"], h, w)] = k
-        segs.append({"id": k, "category_id": a["category_id"], "iscrowd": a.get("iscrowd", 0)})
-    return ids, segs
-
-
-def stuff_labels(d, cues, isthing):
-    """Stuff label map (category + 1, 255 void) from the cues of the image's stuff tags."""
-    h, w = d["height"], d["width"]
-    if d["image_id"] not in cues:
-        return np.full((h, w), 255, np.uint8)
-    classes, cams = cues[d["image_id"]]
-    keep = [i for i, c in enumerate(classes) if not isthing[int(c)]]
-    cams = np.stack([cv2.resize(cams[i], (w, h), interpolation=cv2.INTER_LINEAR) for i in keep]) if keep else \
-        np.zeros((0, h, w), np.float32)
-    return wsps_labels(np.maximum(cams, 0), [int(classes[i]) for i in keep], threshold=0.5, rest="ignore")
-
-
-def thing_dict(d, isthing):
-    return dict(d, annotations=[a for a in d["annotations"] if isthing[a["category_id"]]])
-
-
 def one(args):
     d, refine, cue_dir, isthing, fallback = args
     h, w = d["height"], d["width"]
-    things = thing_dict(d, isthing)
-    anns = [a for a in things["annotations"] if not a.get("iscrowd", 0)]
-    if refine == "boxfill":
-        boxes = [annotation_extent(a, h, w) for a in anns]
-        fills = np.zeros((len(boxes), h, w), bool)
-        for i, (x0, y0, x1, y1) in enumerate(boxes):
-            fills[i, y0:y1, x0:x1] = True
-        masks = paint_smallest_last(fills, [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes])
-        stuff = np.full((h, w), fallback + 1, np.uint8)
-        ids, segs = assemble_panoptic(masks, [a["category_id"] for a in anns], None, stuff)
-    else:
-        rec = WSPSGenerator(refine=refine)(to_box_supervision([things])[0])
-        masks = np.stack([to_bool_mask(i["segmentation"], h, w) for i in rec["instances"]]) if rec["instances"] \
-            else np.zeros((0, h, w), bool)
-        ignore = to_bool_mask(rec["ignore"], h, w) if rec.get("ignore") else None
-        stuff = stuff_labels(d, CueStore(cue_dir), isthing)
-        ids, segs = assemble_panoptic(masks, [i["category_id"] for i in rec["instances"]], ignore, stuff)
+    if refine != "boxfill":
+        store = CueStore(cue_dir)
+        cues = store[d["image_id"]] if d["image_id"] in store else None
+        ids, segs = panoptic_pseudo_label(d, WSPSGenerator(refine=refine), cues, isthing)
+        return d["image_id"], ids, segs
+    anns = [a for a in d["annotations"] if isthing[a["category_id"]] and not a.get("iscrowd", 0)]
+    boxes = [annotation_extent(a, h, w) for a in anns]
+    fills = np.zeros((len(boxes), h, w), bool)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        fills[i, y0:y1, x0:x1] = True
+    masks = paint_smallest_last(fills, [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes])
+    stuff = np.full((h, w), fallback + 1, np.uint8)
+    ids, segs = assemble_panoptic(masks, [a["category_id"] for a in anns], None, stuff)
     return d["image_id"], ids, segs
 
 
@@ -112,7 +78,7 @@ def evaluate(split, refine, cue_dir, jobs, fallback):
     void = 0
     for d in gt:
         ids, segs = results[d["image_id"]]
-        gids, gsegs = gt_panoptic(d)
+        gids, gsegs = panoptic_ground_truth(d)
         pq.add(ids, segs, gids, gsegs)
         void += float((ids == 0).mean())
     out = pq.summarize()

@@ -36,6 +36,7 @@ from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStoreError
 from wsis.pseudo.job import add_launch_arguments, job_info, launch_job, run_distributed_job, run_job, setup_logging
 from wsis.pseudo.shards import merge_shards
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_cues")
 METHODS = ("cam", "gradcam")
@@ -56,10 +57,8 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true", help="start again instead of resuming / refusing")
     p.add_argument("--no-progress", action="store_true")
     add_launch_arguments(p)
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
-    args = p.parse_args(argv)
-    if len(args.opts) % 2:
-        p.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    add_overrides_argument(p, help="config overrides")
+    args = parse_args_with_overrides(p, argv)
     return args
 
 

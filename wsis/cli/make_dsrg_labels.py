@@ -22,6 +22,7 @@ from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.methods.cam.label_job import label_quality
 from wsis.pseudo.job import setup_logging
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_dsrg_labels")
 
@@ -38,10 +39,8 @@ def parse_args(argv=None):
                         "thresholds) instead of the final labels; unlabelled pixels stay 255")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides (MODEL.WEIGHTS ...)")
-    args = p.parse_args(argv)
-    if len(args.opts) % 2:
-        p.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    add_overrides_argument(p, help="config overrides (MODEL.WEIGHTS ...)")
+    args = parse_args_with_overrides(p, argv)
     return args
 
 

@@ -63,6 +63,7 @@ from wsis.pseudo.job import (
 )
 from wsis.pseudo.outputs import write_job_outputs
 from wsis.pseudo.shards import merge_shards
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_pseudo_masks")
 
@@ -84,11 +85,8 @@ def parse_args(argv=None):
     p.add_argument("--merge", nargs="+", metavar="SHARD", help="merge these shard stores into --out and stop")
     add_job_arguments(p)
     add_launch_arguments(p)
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                   help="config overrides, e.g. WSIS.PSEUDO.WSPS.REFINE none")
-    args = p.parse_args(argv)
-    if len(args.opts) % 2:
-        p.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    add_overrides_argument(p, help="config overrides, e.g. WSIS.PSEUDO.WSPS.REFINE none")
+    args = parse_args_with_overrides(p, argv)
     if args.merge and not args.out:
         p.error("--merge needs --out (a .json file, or a folder)")
     return args

@@ -29,6 +29,7 @@ from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.methods.boxcaseg.saliency import saliency_quality
 from wsis.methods.boxcaseg.saliency_job import BoxCasegSaliency, make_saliency_maps
 from wsis.pseudo.job import setup_logging
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_saliency")
 
@@ -43,10 +44,8 @@ def parse_args(argv=None):
                    help="torch threads (default: %(default)s; recorded: the count changes the order of float sums)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides (MODEL.WEIGHTS ...)")
-    args = p.parse_args(argv)
-    if len(args.opts) % 2:
-        p.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    add_overrides_argument(p, help="config overrides (MODEL.WEIGHTS ...)")
+    args = parse_args_with_overrides(p, argv)
     if args.threads < 1:
         p.error(f"--threads must be positive, got {args.threads}")
     return args

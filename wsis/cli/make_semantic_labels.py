@@ -34,6 +34,7 @@ from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.methods.cam.label_job import LabelSettings, label_quality, make_semantic_labels
 from wsis.methods.dsrg.seeds import SeedSettings
 from wsis.pseudo.job import setup_logging
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_semantic_labels")
 
@@ -48,10 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="WSIS.CAM / WSIS.DSRG overrides")
-    args = p.parse_args(argv)
-    if len(args.opts) % 2:
-        p.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    add_overrides_argument(p, help="WSIS.CAM / WSIS.DSRG overrides")
+    args = parse_args_with_overrides(p, argv)
     return args
 
 

@@ -1,12 +1,14 @@
 """
-Helpers for the config functions of every wsis package (``add_*_config``). They only add keys to the ``cfg`` they are
+Helpers for the config functions of every wsis package (``add_*_config``), and the ``KEY VALUE`` overrides of its
+commands. The config functions only add keys to the ``cfg`` they are
 given (a copy made by ``detectron2.config.get_cfg()``), never to Detectron2's global default config, and work on any
 fvcore/yacs ``CfgNode`` (children take the class of ``cfg``), so no config function needs detectron2. Each function
 can be called alone, in any order and more than once: it adds the keys that are missing and never resets one that is
 already there (a second call keeps what the first call's user set).
 """
+import argparse
 
-__all__ = ["defaults", "set_defaults", "node_to_kwargs"]
+__all__ = ["defaults", "set_defaults", "node_to_kwargs", "add_overrides_argument", "parse_args_with_overrides"]
 
 
 def _node(cfg, *path):
@@ -56,3 +58,16 @@ def node_to_kwargs(node):
         return v
 
     return plain(node)
+
+
+def add_overrides_argument(parser, help="config overrides"):
+    """The trailing ``KEY VALUE ...`` config overrides of a command (as ``tools/train_net.py`` takes them)."""
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help=help)
+
+
+def parse_args_with_overrides(parser, argv=None):
+    """``parser.parse_args(argv)``, refusing overrides that are not ``KEY VALUE`` pairs (a one-line usage error)."""
+    args = parser.parse_args(argv)
+    if len(args.opts) % 2:
+        parser.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    return args

@@ -7,12 +7,15 @@ thresholded at 50 % of each map's max, the smaller area winning overlaps, uncove
 (:func:`wsis.methods.cam.labels.wsps_labels` with ``rest="ignore"``); a stuff class becomes one segment, and only
 where no thing claims the pixel (a box is stronger evidence than a tag).
 """
+import cv2
 import numpy as np
 
-__all__ = ["assemble_panoptic", "VOID"]
+from wsis.core.masks import to_bool_mask
+from wsis.core.panoptic import VOID_ID
+from wsis.data.weak import to_box_supervision
+from wsis.methods.cam.labels import wsps_labels
 
-#: the id of void (ignored) pixels in the panoptic id map, as in COCO's panoptic format
-VOID = 0
+__all__ = ["assemble_panoptic", "stuff_label_map", "panoptic_pseudo_label", "panoptic_ground_truth"]
 
 
 def assemble_panoptic(thing_masks, thing_classes, thing_ignore, stuff_labels):
@@ -43,7 +46,7 @@ def assemble_panoptic(thing_masks, thing_classes, thing_ignore, stuff_labels):
             segments.append({"id": len(segments) + 1, "category_id": int(c), "isthing": True,
                              "area": int(mask.sum())})
             ids[mask] = segments[-1]["id"]
-    free = ids == VOID
+    free = ids == VOID_ID
     if thing_ignore is not None:
         free &= ~np.asarray(thing_ignore, dtype=bool)
     for label in np.unique(stuff_labels[free]):
@@ -53,4 +56,59 @@ def assemble_panoptic(thing_masks, thing_classes, thing_ignore, stuff_labels):
         segments.append({"id": len(segments) + 1, "category_id": int(label) - 1, "isthing": False,
                          "area": int(region.sum())})
         ids[region] = segments[-1]["id"]
+    return ids, segments
+
+
+def stuff_label_map(classes, cams, isthing, shape, threshold=0.5):
+    """
+    Args:
+        classes (sequence[int]): (M,) the classes of an image's cues. cams (ndarray): (M, h, w) its cue maps.
+        isthing (Mapping[int, bool]): class → thing or stuff.
+        shape (tuple): (H, W) to resize the maps to (bilinear).
+        threshold (float): the fraction of each map's max (WSPS: 0.5).
+
+    Returns:
+        ndarray[uint8]: (H, W) stuff label map of :func:`assemble_panoptic` (class + 1, 255 uncovered).
+    """
+    h, w = shape
+    keep = [i for i, c in enumerate(classes) if not isthing[int(c)]]
+    maps = [np.maximum(cv2.resize(np.asarray(cams[i], np.float32), (w, h), interpolation=cv2.INTER_LINEAR), 0)
+            for i in keep]
+    maps = np.stack(maps) if maps else np.zeros((0, h, w), np.float32)
+    return wsps_labels(maps, [int(classes[i]) for i in keep], threshold=threshold, rest="ignore")
+
+
+def panoptic_pseudo_label(dataset_dict, generator, cues, isthing, threshold=0.5):
+    """
+    One image's iteration-0 panoptic pseudo label.
+
+    Args:
+        dataset_dict (dict): the image with its annotations (boxes; things and stuff segments alike).
+        generator: a box pseudo-mask generator (``WSPSGenerator``), run on the thing annotations.
+        cues (tuple or None): (classes, cams) of the image (a cue store's entry); None: no stuff.
+        isthing (Mapping[int, bool]): class → thing or stuff.
+        threshold (float): see :func:`stuff_label_map`.
+
+    Returns:
+        (ids, segments): :func:`assemble_panoptic`'s.
+    """
+    h, w = dataset_dict["height"], dataset_dict["width"]
+    things = dict(dataset_dict, annotations=[a for a in dataset_dict["annotations"] if isthing[a["category_id"]]])
+    rec = generator(to_box_supervision([things])[0])
+    valid = [i for i in rec["instances"] if i["valid"]]
+    masks = np.stack([to_bool_mask(i["segmentation"], h, w) for i in valid]) if valid else np.zeros((0, h, w), bool)
+    ignore = to_bool_mask(rec["ignore"], h, w) if rec.get("ignore") else None
+    stuff = stuff_label_map(*cues, isthing, (h, w), threshold) if cues is not None else np.full((h, w), 255, np.uint8)
+    return assemble_panoptic(masks, [i["category_id"] for i in valid], ignore, stuff)
+
+
+def panoptic_ground_truth(dataset_dict):
+    """The true (ids, segments) of an image whose annotations are its panoptic segments with masks (one each, as
+    ``tools/convert_coco_panoptic.py`` writes them); ``iscrowd`` kept for PQ."""
+    h, w = dataset_dict["height"], dataset_dict["width"]
+    ids = np.zeros((h, w), np.int32)
+    segments = []
+    for k, a in enumerate(dataset_dict["annotations"], 1):
+        ids[to_bool_mask(a["segmentation"], h, w)] = k
+        segments.append({"id": k, "category_id": a["category_id"], "iscrowd": a.get("iscrowd", 0)})
     return ids, segments

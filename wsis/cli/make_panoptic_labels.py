@@ -1,0 +1,108 @@
+"""
+Iteration-0 panoptic pseudo labels (WSPS §3.2-3.3): things from their boxes (the "wsps" box generator, wsis's vote
+by default), stuff from the Grad-CAM cues of the image's stuff tags (``tools/make_cues.py --method gradcam``),
+written in COCO's panoptic format, with PQ against the json's own segments when it has masks.
+
+    python tools/convert_coco_panoptic.py          # datasets/coco_panoptic_val100_halves (one annotation a segment)
+    python tools/make_panoptic_labels.py --json datasets/coco_panoptic_val100_halves/annotations/instances_train.json \\
+        --images datasets/coco_panoptic_val100_halves/train --cues output/cues/panoptic_train_gradcam \\
+        --out output/panoptic/train_iter0
+    python tools/make_panoptic_labels.py ... WSIS.PSEUDO.WSPS.REFINE none      # things by WSPS's fusion
+    python tools/make_panoptic_labels.py ... --no-cues                        # things only (stuff void)
+
+The json's categories say which classes are things (``isthing``). Box generator options are ``KEY VALUE``
+overrides of ``WSIS.PSEUDO.WSPS.*``. Writes, under --out: ``<image_id>.png`` (id = R + 256 G + 65536 B, 0 void),
+``panoptic.json`` (images, annotations with segments_info, categories: the json's ids), ``segments/``, ``params.json``,
+``metrics.json`` (PQ / SQ / RQ for all, things, stuff, and the void fraction, when the json has masks) and
+``skipped.json`` (if any). A killed run resumes; finished images are kept.
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+
+import cv2
+from fvcore.common.config import CfgNode
+
+from wsis.config import add_wsis_config
+from wsis.core.io import atomic_write_json
+from wsis.core.panoptic import panoptic_rgb_to_id
+from wsis.data.coco_weak import AnnotationError, load_coco_instances
+from wsis.data.cue_store import CueStore, CueStoreError
+from wsis.evaluation.panoptic_quality import PQAccumulator
+from wsis.methods.panoptic.label_job import make_panoptic_labels
+from wsis.methods.panoptic.pseudo_labels import panoptic_ground_truth
+from wsis.methods.wsps.generator import WSPSGenerator
+from wsis.pseudo.job import setup_logging
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
+
+logger = logging.getLogger("wsis.make_panoptic_labels")
+KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", required=True, help="COCO json: one annotation per segment, categories with isthing")
+    p.add_argument("--images", required=True, help="image folder of --json")
+    p.add_argument("--cues", default=None, help="cue store of the images (tools/make_cues.py --out)")
+    p.add_argument("--no-cues", action="store_true", help="things only: every pixel no thing claims is void")
+    p.add_argument("--out", required=True, help="label folder")
+    p.add_argument("--stuff-threshold", type=float, default=0.5, help="fraction of each stuff cue's max (WSPS 0.5)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    add_overrides_argument(p, help="WSIS.PSEUDO.WSPS overrides")
+    args = parse_args_with_overrides(p, argv)
+    if bool(args.cues) == args.no_cues:
+        p.error("give --cues DIR, or --no-cues for things only")
+    return args
+
+
+def panoptic_quality(out, dicts, isthing):
+    """PQ of the written labels against the dicts' own segments (:func:`panoptic_ground_truth`)."""
+    pq = PQAccumulator({c: int(t) for c, t in isthing.items()})
+    void = n = 0
+    for d in dicts:
+        png = os.path.join(out, f"{d['image_id']}.png")
+        if not os.path.isfile(png):
+            continue
+        ids = panoptic_rgb_to_id(cv2.imread(png)[:, :, ::-1])
+        with open(os.path.join(out, "segments", f"{d['image_id']}.json")) as f:
+            segments = json.load(f)
+        pq.add(ids, segments, *panoptic_ground_truth(d))
+        void, n = void + float((ids == 0).mean()), n + 1
+    res = pq.summarize()
+    return dict({k: res[k] for k in KEYS}, void_fraction=void / max(n, 1))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging()
+    try:
+        cfg = add_wsis_config(CfgNode())
+        cfg.merge_from_list(args.opts)
+        generator = WSPSGenerator.from_config(cfg)
+        dicts, meta = load_coco_instances(args.json, args.images, supervision="mask", on_bad="warn")
+        with open(args.json) as f:
+            json_cats = json.load(f)["categories"]
+        if any("isthing" not in c for c in json_cats):
+            raise ValueError(f"{args.json}: every category needs 'isthing' (a panoptic set's categories)")
+        by_id = {c["id"]: c for c in json_cats}
+        to_contiguous = meta["thing_dataset_id_to_contiguous_id"]
+        categories = [by_id[i] for i in sorted(to_contiguous, key=to_contiguous.get)]
+        isthing = {k: bool(c["isthing"]) for k, c in enumerate(categories)}
+        cues = None if args.no_cues else CueStore(args.cues)
+        skipped = make_panoptic_labels(dicts, generator, cues, isthing, categories, args.out, args.stuff_threshold,
+                                       workers=args.workers, progress=not args.no_progress, overwrite=args.overwrite)
+    except (ValueError, KeyError, FileNotFoundError, CueStoreError, AnnotationError) as e:
+        sys.exit(f"error: {e}")
+    metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped)}
+    if any("segmentation" in a for d in dicts for a in d["annotations"]):
+        metrics.update(panoptic_quality(args.out, dicts, isthing))
+        logger.info("panoptic labels vs the json's segments: " + ", ".join(f"{k} {metrics[k]:.1f}" for k in KEYS)
+                    + f", void {metrics['void_fraction']:.3f}")
+    atomic_write_json(metrics, os.path.join(args.out, "metrics.json"), indent=2)
+    if skipped:
+        logger.warning(f"{len(skipped)} image(s) skipped, listed in {os.path.join(args.out, 'skipped.json')}")
+    return metrics

@@ -1,0 +1,119 @@
+"""
+The job of ``tools/make_panoptic_labels.py``: iteration-0 panoptic pseudo labels of a dataset in COCO's panoptic
+format (``<out>/<image_id>.png`` with id = R + 256 G + 65536 B, and ``<out>/panoptic.json``), resumable.
+
+Each image's segments are written to ``<out>/segments/<image_id>.json`` before its PNG (both atomically), so an
+image is done when its PNG exists and a killed run resumes where it stopped; ``panoptic.json`` is assembled from
+them at the end. The folder's ``params.json`` (the box generator's parameters, the cue store's provenance, the
+threshold) refuses a resumed run with other settings unless ``overwrite``.
+"""
+import json
+import logging
+import multiprocessing as mp
+import os
+
+import cv2
+from tqdm import tqdm
+
+from wsis.core.boxes import mask_tight_box
+from wsis.core.io import atomic_open, atomic_write_json
+from wsis.core.panoptic import panoptic_id_to_rgb
+from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
+
+from .pseudo_labels import panoptic_pseudo_label
+
+__all__ = ["make_panoptic_labels", "write_panoptic_png"]
+
+logger = logging.getLogger(__name__)
+
+
+def write_panoptic_png(ids, path):
+    """Write an (H, W) id map as a COCO panoptic PNG (R + 256 G + 65536 B), atomically."""
+    ok, buf = cv2.imencode(".png", panoptic_id_to_rgb(ids)[:, :, ::-1])  # OpenCV writes BGR
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with atomic_open(path, "wb") as f:
+        f.write(buf.tobytes())
+
+
+class _Job:
+    def __init__(self, generator, cues, isthing, out_dir, threshold):
+        self.generator, self.cues, self.isthing = generator, cues, isthing
+        self.out_dir, self.threshold = out_dir, threshold
+
+    def __call__(self, d):
+        try:
+            cues = self.cues[d["image_id"]] if self.cues is not None and d["image_id"] in self.cues else None
+            ids, segments = panoptic_pseudo_label(d, self.generator, cues, self.isthing, self.threshold)
+        except (OSError, ValueError, KeyError) as e:
+            return d["image_id"], f"{d.get('file_name')} (image id {d['image_id']}): {e}"
+        for s in segments:
+            x0, y0, x1, y1 = mask_tight_box(ids == s["id"])
+            s["bbox"] = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+        atomic_write_json(segments, os.path.join(self.out_dir, "segments", f"{d['image_id']}.json"))
+        write_panoptic_png(ids, os.path.join(self.out_dir, f"{d['image_id']}.png"))
+        return d["image_id"], None
+
+
+def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, out_dir, threshold=0.5, workers=1,
+                         progress=True, overwrite=False):
+    """
+    Args:
+        dataset_dicts (list[dict]): images with their annotations (thing boxes; stuff annotations are not used).
+        generator: box pseudo-mask generator for the things (``WSPSGenerator``; must be picklable for workers > 1).
+        cues (CueStore or None): the images' cues (stuff from tags); None: things only.
+        isthing (Mapping[int, bool]): contiguous class → thing or stuff.
+        categories (list[dict]): the dataset's COCO categories in contiguous order (``id``, ``name``, ``isthing``);
+            ``panoptic.json`` uses their ids.
+        out_dir (str): the label folder.
+
+    Returns:
+        list[tuple]: (image_id, reason) of the images skipped (also in ``<out>/skipped.json``).
+    """
+    if len(categories) < len(isthing):
+        raise ValueError(f"{len(categories)} categories for {len(isthing)} classes")
+    params = {"generator": getattr(generator, "params", repr(generator)), "threshold": float(threshold),
+              "cues": getattr(cues, "provenance", None) if cues is not None else None}
+    claim_label_folder(out_dir, params, overwrite, holds="panoptic labels made with other settings")
+    os.makedirs(os.path.join(out_dir, "segments"), exist_ok=True)
+    todo = missing_maps(out_dir, dataset_dicts)
+    job = _Job(generator, cues, isthing, out_dir, threshold)
+    skipped = []
+    bar = tqdm(total=len(todo), desc="panoptic labels", unit="img", disable=not progress)
+    if workers > 1 and len(todo) > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            results = pool.imap_unordered(job, todo)
+            for image_id, reason in results:
+                skipped += [(image_id, reason)] if reason else []
+                bar.update()
+    else:
+        for d in todo:
+            image_id, reason = job(d)
+            skipped += [(image_id, reason)] if reason else []
+            bar.update()
+    bar.close()
+    for _, reason in skipped:
+        logger.warning(f"skipped {reason}")
+    write_skip_report(out_dir, skipped)
+    _write_panoptic_json(dataset_dicts, categories, out_dir)
+    return skipped
+
+
+def _write_panoptic_json(dataset_dicts, categories, out_dir):
+    images, annotations = [], []
+    for d in sorted(dataset_dicts, key=lambda d: d["image_id"]):
+        seg_file = os.path.join(out_dir, "segments", f"{d['image_id']}.json")
+        if not os.path.isfile(os.path.join(out_dir, f"{d['image_id']}.png")) or not os.path.isfile(seg_file):
+            continue
+        with open(seg_file) as f:
+            segments = json.load(f)
+        images.append({"id": d["image_id"], "file_name": os.path.basename(d["file_name"]), "height": d["height"],
+                       "width": d["width"]})
+        annotations.append({"image_id": d["image_id"], "file_name": f"{d['image_id']}.png", "segments_info": [
+            {"id": s["id"], "category_id": int(categories[s["category_id"]]["id"]), "iscrowd": 0,
+             "bbox": s["bbox"], "area": s["area"]} for s in segments]})
+    cats = [{"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(bool(c["isthing"]))}
+            for c in categories]
+    atomic_write_json({"images": images, "annotations": annotations, "categories": cats},
+                      os.path.join(out_dir, "panoptic.json"))
+    return len(annotations)
