@@ -30,14 +30,15 @@ class WSPSGenerator:
     :mod:`.fusion`: both say foreground → the box's class, disagreement → ignore, same-class overlaps ignored);
     ``"crf"`` (that fusion with its ignored pixels filled by DenseCRF, :mod:`.crf`).
     A box whose GrabCut fails (OpenCV raises for windows too small or uniform for its colour models) has no
-    estimate: its pixels stay unsure (ignored unless a smaller box decides them, never refined into a mask), its
-    instance is stored invalid with score 0, and a warning names the image and annotation.
+    estimate: its pixels stay unsure (ignored unless another box claims them — under "none" / "crf" a smaller box —
+    and never refined into a mask), its instance is stored invalid with score 0, and a warning names the image and
+    annotation.
 
     Args:
         refine (str): "vote", "none" (WSPS's iteration-0 labels, with ignore) or "crf" (fusion + DenseCRF).
         vote (dict): ``refine="vote"``'s ``ellipse`` (1.0), ``tight`` (0.8; > 1 turns the tight rule off) and
-            ``grabcut_runs`` ([[core, box_size],
-            ...]: the GrabCut runs besides ``grabcut``'s whose tightest one is the box's estimate), :mod:`.vote`.
+            ``grabcut_runs`` ([[core, box_size], ...]: the GrabCut runs besides ``grabcut``'s, the tightest of all
+            being the box's estimate), :mod:`.vote`.
         cross_class (str): "smallest" or "ignore" (:func:`.fusion.fuse`).
         grabcut (dict): ``iterations`` (5), ``init`` ("core"), ``core`` (0.4), ``margin`` (0.5), ``box_size`` (128).
         proposals (dict): ``strategies`` ([[colour space, k], ...]), ``sigma`` (0.8), ``min_size`` (20),
