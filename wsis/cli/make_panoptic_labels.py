@@ -9,6 +9,8 @@ written in COCO's panoptic format, with PQ against the json's own segments when 
         --out output/panoptic/train_iter0
     python tools/make_panoptic_labels.py ... WSIS.PSEUDO.WSPS.REFINE none      # things by WSPS's fusion
     python tools/make_panoptic_labels.py ... --no-cues                        # things only (stuff void)
+    python tools/make_panoptic_labels.py ... --full-fraction 0.5 --seed 0     # WSPS §4: half the images keep their
+                                                                              # true labels (seeded), the rest weak
 
 The json's categories say which classes are things (``isthing``). Box generator options are ``KEY VALUE``
 overrides of ``WSIS.PSEUDO.WSPS.*``. Writes, under --out: ``<image_id>.png`` (id = R + 256 G + 65536 B, 0 void),
@@ -30,6 +32,7 @@ from wsis.core.io import atomic_write_json
 from wsis.core.panoptic import panoptic_rgb_to_id
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStore, CueStoreError
+from wsis.data.weak import seeded_image_ids
 from wsis.evaluation.panoptic_quality import PQAccumulator
 from wsis.methods.panoptic.label_job import make_panoptic_labels
 from wsis.methods.panoptic.pseudo_labels import panoptic_ground_truth
@@ -49,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--no-cues", action="store_true", help="things only: every pixel no thing claims is void")
     p.add_argument("--out", required=True, help="label folder")
     p.add_argument("--stuff-threshold", type=float, default=0.5, help="fraction of each stuff cue's max (WSPS 0.5)")
+    p.add_argument("--full-fraction", type=float, default=0.0,
+                   help="semi-supervised (WSPS §4): a seeded fraction of the images keeps its true panoptic labels")
+    p.add_argument("--seed", type=int, default=0, help="the seed of --full-fraction's choice (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -93,11 +99,13 @@ def main(argv=None):
         categories = [by_id[i] for i in sorted(to_contiguous, key=to_contiguous.get)]
         isthing = {k: bool(c["isthing"]) for k, c in enumerate(categories)}
         cues = None if args.no_cues else CueStore(args.cues)
+        full_ids = sorted(seeded_image_ids(dicts, args.full_fraction, args.seed))
         skipped = make_panoptic_labels(dicts, generator, cues, isthing, categories, args.out, args.stuff_threshold,
-                                       workers=args.workers, progress=not args.no_progress, overwrite=args.overwrite)
+                                       workers=args.workers, progress=not args.no_progress, overwrite=args.overwrite,
+                                       full_ids=full_ids)
     except (ValueError, KeyError, FileNotFoundError, CueStoreError, AnnotationError) as e:
         sys.exit(f"error: {e}")
-    metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped)}
+    metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped), "num_full": len(full_ids)}
     if any("segmentation" in a for d in dicts for a in d["annotations"]):
         metrics.update(panoptic_quality(args.out, dicts, isthing))
         logger.info("panoptic labels vs the json's segments: " + ", ".join(f"{k} {metrics[k]:.1f}" for k in KEYS)

@@ -60,13 +60,19 @@ def _select(keys, fraction, seed):
     return {keys[i] for i in order[:n]}
 
 
+def seeded_image_ids(dataset_dicts, fraction, seed=0):
+    """The image ids of the seeded ``fraction`` of the images that keep full labels in the semi-supervised setting
+    (the same images as :func:`keep_masks_on_fraction` with ``per="image"``), independent of the list's order."""
+    return _select([d["image_id"] for d in dataset_dicts], fraction, seed)
+
+
 def keep_masks_on_fraction(dataset_dicts, fraction, seed=0, per="image"):
     """
     The semi-supervised setting (WSPS §4.2): masks stay on a seeded fraction of the images (``per="image"``) or of
     the annotated instances (``per="instance"``); every other instance keeps only its box (``mask_valid=False``).
     """
     if per == "image":
-        keep = _select([d["image_id"] for d in dataset_dicts], fraction, seed)
+        keep = seeded_image_ids(dataset_dicts, fraction, seed)
         return [
             _with_supervision(d, [copy.copy(a) if d["image_id"] in keep else _strip_masks(a) for a in d["annotations"]])
             for d in dataset_dicts

@@ -87,3 +87,27 @@ def test_stuff_label_map_keeps_stuff_cues_only():
     labels = stuff_label_map([0, 1], cams, {0: True, 1: False}, (8, 10))
     assert labels.shape == (8, 10)
     assert (labels[:3] == 255).all() and (labels[5:7, :6] == 2).all() and labels[7, 9] == 255
+
+
+def test_semi_supervised_images_keep_their_true_labels(tmp_path):
+    from wsis.data.coco_weak import load_coco_instances
+    from wsis.data.weak import keep_masks_on_fraction, seeded_image_ids
+
+    json_file, images = disc_set(tmp_path)
+    out = str(tmp_path / "out")
+    common = ["--json", json_file, "--images", images, "--out", out, "--no-progress", "--no-cues", "--workers", "1"]
+    metrics = load_tool("make_panoptic_labels").main(common + ["--full-fraction", "0.5", "--seed", "3"])
+    dicts, _ = load_coco_instances(json_file, images)
+    full = seeded_image_ids(dicts, 0.5, 3)
+    assert len(full) == 1 and metrics["num_full"] == 1
+    assert full == {d["image_id"] for d in keep_masks_on_fraction(dicts, 0.5, 3) if d["supervision"] == "mask"}
+    (k,) = full
+    pan = {a["image_id"]: a for a in json.load(open(os.path.join(out, "panoptic.json")))["annotations"]}
+    assert sorted(s["category_id"] for s in pan[k]["segments_info"]) == [1, 90]  # the true ball and grass
+    ids = panoptic_rgb_to_id(cv2.imread(os.path.join(out, f"{k}.png"))[:, :, ::-1])
+    assert (ids > 0).all()  # the true labels cover every pixel
+    assert [s["category_id"] for s in pan[3 - k]["segments_info"]] == [1]  # the other image: pseudo, things only
+    # grass: exact in the full image (TP, IoU 1), missing in the weak one (FN): PQ = SQ · RQ = 1 · 2 / (2 + 1)
+    assert metrics["PQ_st"] == pytest.approx(100 * 2 / 3)
+    with pytest.raises(SystemExit, match="other settings"):
+        load_tool("make_panoptic_labels").main(common + ["--full-fraction", "1.0"])

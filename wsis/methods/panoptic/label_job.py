@@ -20,7 +20,7 @@ from wsis.core.io import atomic_open, atomic_write_json
 from wsis.core.panoptic import panoptic_id_to_rgb
 from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
 
-from .pseudo_labels import panoptic_pseudo_label
+from .pseudo_labels import panoptic_ground_truth, panoptic_pseudo_label
 
 __all__ = ["make_panoptic_labels", "write_panoptic_png"]
 
@@ -37,14 +37,19 @@ def write_panoptic_png(ids, path):
 
 
 class _Job:
-    def __init__(self, generator, cues, isthing, out_dir, threshold):
+    def __init__(self, generator, cues, isthing, out_dir, threshold, full_ids):
         self.generator, self.cues, self.isthing = generator, cues, isthing
-        self.out_dir, self.threshold = out_dir, threshold
+        self.out_dir, self.threshold, self.full_ids = out_dir, threshold, full_ids
 
     def __call__(self, d):
         try:
-            cues = self.cues[d["image_id"]] if self.cues is not None and d["image_id"] in self.cues else None
-            ids, segments = panoptic_pseudo_label(d, self.generator, cues, self.isthing, self.threshold)
+            if d["image_id"] in self.full_ids:  # semi-supervised: this image keeps its true panoptic labels
+                ids, segments = panoptic_ground_truth(d)
+                segments = [dict(s, isthing=self.isthing[s["category_id"]], area=int((ids == s["id"]).sum()))
+                            for s in segments]
+            else:
+                cues = self.cues[d["image_id"]] if self.cues is not None and d["image_id"] in self.cues else None
+                ids, segments = panoptic_pseudo_label(d, self.generator, cues, self.isthing, self.threshold)
         except (OSError, ValueError, KeyError) as e:
             return d["image_id"], f"{d.get('file_name')} (image id {d['image_id']}): {e}"
         for s in segments:
@@ -56,7 +61,7 @@ class _Job:
 
 
 def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, out_dir, threshold=0.5, workers=1,
-                         progress=True, overwrite=False):
+                         progress=True, overwrite=False, full_ids=()):
     """
     Args:
         dataset_dicts (list[dict]): images with their annotations (thing boxes; stuff annotations are not used).
@@ -66,18 +71,22 @@ def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, ou
         categories (list[dict]): the dataset's COCO categories in contiguous order (``id``, ``name``, ``isthing``);
             ``panoptic.json`` uses their ids.
         out_dir (str): the label folder.
+        full_ids (iterable[int]): images that keep their true panoptic labels (the json's segments, which they must
+            have): WSPS §4's semi-supervised setting, e.g. a seeded fraction (:func:`wsis.data.weak.seeded_image_ids`,
+            the images ``semi_images`` keeps masks on). The others get pseudo labels.
 
     Returns:
         list[tuple]: (image_id, reason) of the images skipped (also in ``<out>/skipped.json``).
     """
     if len(categories) < len(isthing):
         raise ValueError(f"{len(categories)} categories for {len(isthing)} classes")
+    full_ids = sorted(int(i) for i in full_ids)
     params = {"generator": getattr(generator, "params", repr(generator)), "threshold": float(threshold),
-              "cues": getattr(cues, "provenance", None) if cues is not None else None}
+              "cues": getattr(cues, "provenance", None) if cues is not None else None, "full_ids": full_ids}
     claim_label_folder(out_dir, params, overwrite, holds="panoptic labels made with other settings")
     os.makedirs(os.path.join(out_dir, "segments"), exist_ok=True)
     todo = missing_maps(out_dir, dataset_dicts)
-    job = _Job(generator, cues, isthing, out_dir, threshold)
+    job = _Job(generator, cues, isthing, out_dir, threshold, set(full_ids))
     skipped = []
     bar = tqdm(total=len(todo), desc="panoptic labels", unit="img", disable=not progress)
     if workers > 1 and len(todo) > 1:
@@ -110,7 +119,7 @@ def _write_panoptic_json(dataset_dicts, categories, out_dir):
         images.append({"id": d["image_id"], "file_name": os.path.basename(d["file_name"]), "height": d["height"],
                        "width": d["width"]})
         annotations.append({"image_id": d["image_id"], "file_name": f"{d['image_id']}.png", "segments_info": [
-            {"id": s["id"], "category_id": int(categories[s["category_id"]]["id"]), "iscrowd": 0,
+            {"id": s["id"], "category_id": int(categories[s["category_id"]]["id"]), "iscrowd": int(s.get("iscrowd", 0)),
              "bbox": s["bbox"], "area": s["area"]} for s in segments]})
     cats = [{"id": int(c["id"]), "name": c.get("name", str(c["id"])), "isthing": int(bool(c["isthing"]))}
             for c in categories]
