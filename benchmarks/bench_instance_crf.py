@@ -82,11 +82,10 @@ def synthetic_inputs(image, sem, boxes, classes, stuff, num_classes, seed):
     return q, labels
 
 
-def local_crf_marginals(image_bgr, unary_probs, stride, params=WSPS_INSTANCE_CRF):
-    """:func:`wsis.core.meanfield.coarse_to_fine_mean_field` of one image → (L, H, W) marginals."""
+def local_crf_marginals(image_bgr, unary, stride, params=WSPS_INSTANCE_CRF):
+    """:func:`wsis.core.meanfield.coarse_to_fine_mean_field` of one image's (L, H, W) unary → (L, H, W) marginals."""
     img = torch.from_numpy(np.ascontiguousarray(image_bgr.transpose(2, 0, 1))).float()[None]
-    u = -torch.log(unary_probs.clamp_min(1e-8))[None]
-    return coarse_to_fine_mean_field(u, img, stride, params)[0]
+    return coarse_to_fine_mean_field(unary[None], img, stride, params)[0]
 
 
 def compare(limit, stride, params=WSPS_INSTANCE_CRF):
@@ -103,7 +102,7 @@ def compare(limit, stride, params=WSPS_INSTANCE_CRF):
         ref = dense_crf(image, probs.numpy(), REFERENCE)
         t_ref = time.perf_counter() - t0
         t0 = time.perf_counter()
-        mine = local_crf_marginals(image, probs, stride, params)
+        mine = local_crf_marginals(image, unary, stride, params)
         t_mine = time.perf_counter() - t0
         agree = float((torch.from_numpy(ref).argmax(0) == mine.argmax(0)).float().mean())
         unary_only = float((probs.argmax(0) == torch.from_numpy(ref).argmax(0)).float().mean())

@@ -33,8 +33,8 @@ from wsis.data.coco_weak import load_coco_instances  # noqa: E402
 from wsis.data.cue_store import CueStore  # noqa: E402
 from wsis.evaluation.panoptic_quality import PQAccumulator  # noqa: E402
 from wsis.core.boxes import annotation_extent  # noqa: E402
-from wsis.methods.panoptic.pseudo_labels import (assemble_panoptic, panoptic_ground_truth,  # noqa: E402
-                                                 panoptic_pseudo_label)
+from wsis.methods.panoptic.pseudo_labels import (assemble_panoptic, panoptic_categories,  # noqa: E402
+                                                 panoptic_ground_truth, panoptic_pseudo_label)
 from wsis.methods.wsps.generator import WSPSGenerator  # noqa: E402
 
 HALVES = os.path.join(REPO, "datasets", "coco_panoptic_val100_halves")
@@ -42,19 +42,15 @@ KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
 
 
 def load_half(split):
-    gt, meta = load_coco_instances(os.path.join(HALVES, "annotations", f"instances_{split}.json"),
-                                   os.path.join(HALVES, split))
-    cats = json.load(open(os.path.join(HALVES, "annotations", f"instances_{split}.json")))["categories"]
-    to_contiguous = meta["thing_dataset_id_to_contiguous_id"]
-    isthing = {to_contiguous[c["id"]]: bool(c["isthing"]) for c in cats}
-    return gt, isthing
+    json_file = os.path.join(HALVES, "annotations", f"instances_{split}.json")
+    gt, meta = load_coco_instances(json_file, os.path.join(HALVES, split))
+    return gt, panoptic_categories(json_file, meta)[1]
 
 
 def one(args):
-    d, refine, cue_dir, isthing, fallback = args
+    d, refine, store, isthing, fallback = args
     h, w = d["height"], d["width"]
     if refine != "boxfill":
-        store = CueStore(cue_dir)
         cues = store[d["image_id"]] if d["image_id"] in store else None
         ids, segs = panoptic_pseudo_label(d, WSPSGenerator(refine=refine), cues, isthing)
         return d["image_id"], ids, segs
@@ -72,9 +68,10 @@ def one(args):
 def evaluate(split, refine, cue_dir, jobs, fallback):
     gt, isthing = load_half(split)
     pq = PQAccumulator({c: int(t) for c, t in isthing.items()})
+    store = CueStore(cue_dir)
     with mp.Pool(jobs) as pool:
         results = {i: (ids, segs) for i, ids, segs in
-                   pool.imap_unordered(one, [(d, refine, cue_dir, isthing, fallback) for d in gt])}
+                   pool.imap_unordered(one, [(d, refine, store, isthing, fallback) for d in gt])}
     void = 0
     for d in gt:
         ids, segs = results[d["image_id"]]

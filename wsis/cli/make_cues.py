@@ -32,11 +32,11 @@ import sys
 import time
 
 from wsis.config import add_wsis_config
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStoreError
 from wsis.pseudo.job import add_launch_arguments, job_info, launch_job, run_distributed_job, run_job, setup_logging
 from wsis.pseudo.shards import merge_shards
-from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_cues")
 METHODS = ("cam", "gradcam")
@@ -58,8 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", action="store_true")
     add_launch_arguments(p)
     add_overrides_argument(p, help="config overrides")
-    args = parse_args_with_overrides(p, argv)
-    return args
+    return parse_args_with_overrides(p, argv)
 
 
 def _default_out(args):

@@ -18,11 +18,11 @@ import os
 import sys
 
 from wsis.config import add_wsis_config
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.methods.cam.label_job import label_quality
 from wsis.pseudo.job import setup_logging
-from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_dsrg_labels")
 
@@ -40,8 +40,7 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="config overrides (MODEL.WEIGHTS ...)")
-    args = parse_args_with_overrides(p, argv)
-    return args
+    return parse_args_with_overrides(p, argv)
 
 
 def main(argv=None):

@@ -28,6 +28,7 @@ import cv2
 from fvcore.common.config import CfgNode
 
 from wsis.config import add_wsis_config
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.core.io import atomic_write_json
 from wsis.core.panoptic import panoptic_rgb_to_id
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
@@ -35,10 +36,9 @@ from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.data.weak import seeded_image_ids
 from wsis.evaluation.panoptic_quality import PQAccumulator
 from wsis.methods.panoptic.label_job import make_panoptic_labels
-from wsis.methods.panoptic.pseudo_labels import panoptic_ground_truth
+from wsis.methods.panoptic.pseudo_labels import panoptic_categories, panoptic_ground_truth
 from wsis.methods.wsps.generator import WSPSGenerator
 from wsis.pseudo.job import setup_logging
-from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_panoptic_labels")
 KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
@@ -90,14 +90,7 @@ def main(argv=None):
         cfg.merge_from_list(args.opts)
         generator = WSPSGenerator.from_config(cfg)
         dicts, meta = load_coco_instances(args.json, args.images, supervision="mask", on_bad="warn")
-        with open(args.json) as f:
-            json_cats = json.load(f)["categories"]
-        if any("isthing" not in c for c in json_cats):
-            raise ValueError(f"{args.json}: every category needs 'isthing' (a panoptic set's categories)")
-        by_id = {c["id"]: c for c in json_cats}
-        to_contiguous = meta["thing_dataset_id_to_contiguous_id"]
-        categories = [by_id[i] for i in sorted(to_contiguous, key=to_contiguous.get)]
-        isthing = {k: bool(c["isthing"]) for k, c in enumerate(categories)}
+        categories, isthing = panoptic_categories(args.json, meta)
         cues = None if args.no_cues else CueStore(args.cues)
         full_ids = sorted(seeded_image_ids(dicts, args.full_fraction, args.seed))
         skipped = make_panoptic_labels(dicts, generator, cues, isthing, categories, args.out, args.stuff_threshold,

@@ -47,6 +47,7 @@ import sys
 
 import wsis.methods.generators  # noqa: F401  (registers every built-in generator)
 from wsis.config import add_wsis_config
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.data.pseudo_store import PseudoMaskError
 from wsis.pseudo import PSEUDO_MASK_GENERATOR_REGISTRY, generator_from_config
 from wsis.pseudo.job import (
@@ -63,7 +64,6 @@ from wsis.pseudo.job import (
 )
 from wsis.pseudo.outputs import write_job_outputs
 from wsis.pseudo.shards import merge_shards
-from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_pseudo_masks")
 

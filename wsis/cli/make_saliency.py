@@ -24,12 +24,12 @@ import os
 import sys
 
 from wsis.config import add_wsis_config
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.methods.boxcaseg.saliency import saliency_quality
 from wsis.methods.boxcaseg.saliency_job import BoxCasegSaliency, make_saliency_maps
 from wsis.pseudo.job import setup_logging
-from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_saliency")
 

@@ -28,13 +28,13 @@ import sys
 from fvcore.common.config import CfgNode
 
 from wsis.config import add_wsis_config
+from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.methods.cam.label_job import LabelSettings, label_quality, make_semantic_labels
 from wsis.methods.dsrg.seeds import SeedSettings
 from wsis.pseudo.job import setup_logging
-from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 
 logger = logging.getLogger("wsis.make_semantic_labels")
 
@@ -50,8 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="WSIS.CAM / WSIS.DSRG overrides")
-    args = parse_args_with_overrides(p, argv)
-    return args
+    return parse_args_with_overrides(p, argv)
 
 
 def main(argv=None):

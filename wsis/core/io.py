@@ -5,7 +5,7 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_open", "atomic_symlink", "atomic_write_json", "sha256_file"]
+__all__ = ["atomic_open", "atomic_symlink", "atomic_write_json", "atomic_write_png", "sha256_file"]
 
 
 def _fsync_folder(folder):
@@ -49,6 +49,25 @@ def atomic_write_json(obj, path, **kwargs):
     """Write ``obj`` as json to ``path`` atomically (:func:`atomic_open`); ``kwargs`` go to ``json.dump``."""
     with atomic_open(path) as f:
         json.dump(obj, f, **kwargs)
+
+
+def atomic_write_png(array, path):
+    """
+    Write an (H, W) or (H, W, 3) uint8 array (OpenCV's BGR order) as a PNG to ``path`` atomically.
+
+    Raises:
+        OSError: naming ``path`` if PNG encoding fails.
+    """
+    import cv2  # not at import time: most users of this module write json only
+
+    try:
+        ok, buf = cv2.imencode(".png", array)
+    except cv2.error as e:
+        raise OSError(f"cannot encode {path} as PNG: {e}") from e
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with atomic_open(path, "wb") as f:
+        f.write(buf.tobytes())
 
 
 def atomic_symlink(target, path):

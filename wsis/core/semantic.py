@@ -7,10 +7,9 @@ instances overlap, **the smallest instance wins** (its pixels are the most speci
 """
 import os
 
-import cv2
 import numpy as np
 
-from .io import atomic_open
+from .io import atomic_write_png
 from .masks import decode_mask
 from .merge import smallest_last_order
 
@@ -75,7 +74,7 @@ def semantic_from_record(record, instance_ignore="class", dtype=np.uint8):
 
 def write_label_png(label, path):
     """
-    Write an (H, W) uint8 label map as a PNG, atomically (:func:`wsis.core.io.atomic_open`: a reader never sees half a
+    Write an (H, W) uint8 label map as a PNG, atomically (:func:`wsis.core.io.atomic_write_png`: a reader never sees half a
     file).
 
     Raises:
@@ -84,14 +83,7 @@ def write_label_png(label, path):
     label = np.asarray(label)
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(f"label must be an (H, W) uint8 map, got {label.shape} {label.dtype} for {path}")
-    try:
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(label))
-    except cv2.error as e:
-        raise OSError(f"cannot encode {path} as PNG: {e}") from e
-    if not ok:
-        raise OSError(f"cannot encode {path} as PNG")
-    with atomic_open(path, "wb") as f:
-        f.write(buf.tobytes())
+    atomic_write_png(np.ascontiguousarray(label), path)
 
 
 def write_semantic_pngs(records, folder):

@@ -13,7 +13,6 @@ from wsis.methods.cam.labels import (
     label_probabilities,
     wsps_labels,
 )
-import wsis.core.semantic as semantic_mod
 from wsis.core.semantic import write_label_png
 from conftest import SHARED_DATA
 
@@ -187,7 +186,7 @@ def test_write_label_png_round_trip_and_errors(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "sub") == ["7.png"]
     with pytest.raises(ValueError, match="uint8"):
         write_label_png(label.astype(np.int64), path)
-    monkeypatch.setattr(semantic_mod.cv2, "imencode", lambda *a: (False, None))
+    monkeypatch.setattr(cv2, "imencode", lambda *a: (False, None))  # the encoder write_label_png uses
     with pytest.raises(OSError, match="8.png"):
         write_label_png(label, str(tmp_path / "sub" / "8.png"))
     assert sorted(os.listdir(tmp_path / "sub")) == ["7.png"]

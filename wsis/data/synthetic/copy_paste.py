@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from wsis.core.io import atomic_open, atomic_write_json
+from wsis.core.io import atomic_open, atomic_write_json, atomic_write_png
 from wsis.core.semantic import semantic_map
 from wsis.data.converters.voc_sbd import coco_mask_fields
 
@@ -205,14 +205,6 @@ def compose_image(background, class_pools, config, rng):
     return {"image": canvas, "masks": visible, "objects": objects, "background": bg_record, "dropped": dropped}
 
 
-def _write_png(path, array):
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    with atomic_open(path, "wb") as f:
-        f.write(buf.tobytes())
-
-
 def _prepare_out(out_dir, overwrite):
     """Refuse a non-empty ``out_dir`` without ``overwrite``; with it, remove the outputs of an earlier build (only
     when the folder holds nothing else, so that a wrong ``--out`` never deletes other files)."""
@@ -239,10 +231,10 @@ def _split_set(split, k, backgrounds, class_pools, contiguous, config, out_dir, 
         rng = np.random.default_rng([config.seed, k, i])
         out = compose_image(backgrounds[int(rng.integers(len(backgrounds)))], class_pools, config, rng)
         image_id, file_name = i + 1, f"{i + 1:06d}.png"
-        _write_png(os.path.join(out_dir, split, file_name), out["image"])
+        atomic_write_png(out["image"], os.path.join(out_dir, split, file_name))
         classes = [contiguous[o["category_id"]] for o in out["objects"]]
         sem = semantic_map(out["masks"], classes, config.image_size, config.image_size, dtype=np.uint8)
-        _write_png(os.path.join(out_dir, "semantic", split, f"{image_id}.png"), sem)
+        atomic_write_png(sem, os.path.join(out_dir, "semantic", split, f"{image_id}.png"))
         for mask, obj in zip(out["masks"], out["objects"]):
             rle, area, bbox = coco_mask_fields(mask)
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": obj["category_id"],

@@ -12,28 +12,18 @@ import logging
 import multiprocessing as mp
 import os
 
-import cv2
 from tqdm import tqdm
 
 from wsis.core.boxes import mask_tight_box
-from wsis.core.io import atomic_open, atomic_write_json
+from wsis.core.io import atomic_write_json, atomic_write_png
 from wsis.core.panoptic import panoptic_id_to_rgb
 from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
 
 from .pseudo_labels import panoptic_ground_truth, panoptic_pseudo_label
 
-__all__ = ["make_panoptic_labels", "write_panoptic_png"]
+__all__ = ["make_panoptic_labels"]
 
 logger = logging.getLogger(__name__)
-
-
-def write_panoptic_png(ids, path):
-    """Write an (H, W) id map as a COCO panoptic PNG (R + 256 G + 65536 B), atomically."""
-    ok, buf = cv2.imencode(".png", panoptic_id_to_rgb(ids)[:, :, ::-1])  # OpenCV writes BGR
-    if not ok:
-        raise OSError(f"cannot encode {path} as PNG")
-    with atomic_open(path, "wb") as f:
-        f.write(buf.tobytes())
 
 
 class _Job:
@@ -56,7 +46,8 @@ class _Job:
             x0, y0, x1, y1 = mask_tight_box(ids == s["id"])
             s["bbox"] = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
         atomic_write_json(segments, os.path.join(self.out_dir, "segments", f"{d['image_id']}.json"))
-        write_panoptic_png(ids, os.path.join(self.out_dir, f"{d['image_id']}.png"))
+        rgb = panoptic_id_to_rgb(ids)  # R + 256 G + 65536 B; OpenCV writes BGR
+        atomic_write_png(rgb[:, :, ::-1], os.path.join(self.out_dir, f"{d['image_id']}.png"))
         return d["image_id"], None
 
 

@@ -7,6 +7,8 @@ thresholded at 50 % of each map's max, the smaller area winning overlaps, uncove
 (:func:`wsis.methods.cam.labels.wsps_labels` with ``rest="ignore"``); a stuff class becomes one segment, and only
 where no thing claims the pixel (a box is stronger evidence than a tag).
 """
+import json
+
 import cv2
 import numpy as np
 
@@ -15,7 +17,8 @@ from wsis.core.panoptic import VOID_ID
 from wsis.data.weak import to_box_supervision
 from wsis.methods.cam.labels import wsps_labels
 
-__all__ = ["assemble_panoptic", "stuff_label_map", "panoptic_pseudo_label", "panoptic_ground_truth"]
+__all__ = ["assemble_panoptic", "stuff_label_map", "panoptic_pseudo_label", "panoptic_ground_truth",
+           "panoptic_categories"]
 
 
 def assemble_panoptic(thing_masks, thing_classes, thing_ignore, stuff_labels):
@@ -100,6 +103,27 @@ def panoptic_pseudo_label(dataset_dict, generator, cues, isthing, threshold=0.5)
     ignore = to_bool_mask(rec["ignore"], h, w) if rec.get("ignore") else None
     stuff = stuff_label_map(*cues, isthing, (h, w), threshold) if cues is not None else np.full((h, w), 255, np.uint8)
     return assemble_panoptic(masks, [i["category_id"] for i in valid], ignore, stuff)
+
+
+def panoptic_categories(json_file, meta):
+    """
+    The categories of a panoptic set's COCO json in contiguous order, and which are things.
+
+    Args:
+        json_file (str): the json (its ``categories`` need ``isthing``).
+        meta (dict): :func:`wsis.data.coco_weak.load_coco_instances`'s metadata of it (the contiguous ids).
+
+    Returns:
+        (list[dict], dict[int, bool]): the json's category entries by contiguous id, and contiguous id → isthing.
+    """
+    with open(json_file) as f:
+        cats = json.load(f)["categories"]
+    if any("isthing" not in c for c in cats):
+        raise ValueError(f"{json_file}: every category needs 'isthing' (a panoptic set's categories)")
+    by_id = {c["id"]: c for c in cats}
+    to_contiguous = meta["thing_dataset_id_to_contiguous_id"]
+    categories = [by_id[i] for i in sorted(to_contiguous, key=to_contiguous.get)]
+    return categories, {k: bool(c["isthing"]) for k, c in enumerate(categories)}
 
 
 def panoptic_ground_truth(dataset_dict):

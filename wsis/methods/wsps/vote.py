@@ -26,8 +26,9 @@ Measured on coco_tiny val (projects/WSPS/README.md; settings chosen on train): m
 import numpy as np
 
 from wsis.core.merge import paint_smallest_last
+from wsis.core.semantic import semantic_map
 
-from .fusion import IGNORE, Fusion
+from .fusion import Fusion
 from .grabcut import ellipse_mask
 
 
@@ -96,11 +97,8 @@ def vote_fuse(shape, boxes, classes, estimates, crowd_boxes=(), ellipse=1.0, tig
     areas = [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes]
     masks = paint_smallest_last(claims, areas) if len(boxes) else claims
     owned = masks.any(0)
-    semantic = np.zeros((h, w), dtype=np.uint8)
-    for m, c in zip(masks, classes):
-        semantic[m] = c + 1
     unsure = doubt & ~owned
     for x0, y0, x1, y1 in crowd_boxes:
         unsure[y0:y1, x0:x1] |= ~owned[y0:y1, x0:x1]
-    semantic[unsure] = IGNORE
+    semantic = semantic_map(list(masks), classes, h, w, ignore=unsure, dtype=np.uint8)
     return Fusion(semantic, masks, claims & ~masks, unsure)
