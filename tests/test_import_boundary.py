@@ -29,6 +29,8 @@ GLUE = {
     "wsis.methods.cam.meta_arch", "wsis.methods.cam.loaders", "wsis.methods.cam.sem_seg_head",
     "wsis.methods.irnet.meta_arch",
     "wsis.methods.dsrg.head", "wsis.methods.dsrg.meta_arch", "wsis.methods.dsrg.final_labels",
+    "wsis.methods.panoptic.meta_arch", "wsis.methods.panoptic.psp_head", "wsis.methods.panoptic.mapper",
+    "wsis.methods.panoptic.loaders", "wsis.methods.panoptic.round_job",
 }
 #: Pure at import, detectron2 only inside a function that runs in a detectron2 setting.
 LAZY_GLUE = {

@@ -12,6 +12,7 @@ from wsis.methods.boxcaseg.config import add_boxcaseg_config
 from wsis.methods.cam.config import add_cam_config
 from wsis.methods.dsrg.config import add_dsrg_config
 from wsis.methods.irnet.config import add_irnet_config
+from wsis.methods.panoptic.config import add_panoptic_config
 from wsis.methods.proxy_mask_rcnn.config import add_proxy_mask_head_config
 from wsis.methods.wsps.config import add_wsps_config
 from wsis.pseudo.config import add_pseudo_config
@@ -19,7 +20,7 @@ from wsis.pseudo.config import add_pseudo_config
 __all__ = ["add_wsis_config", "add_weak_data_config", "add_proxy_mask_head_config", "add_box_supervision_config",
            "add_mask_crf_config", "add_bbtp_config", "add_boxcaseg_config", "add_evaluation_config",
            "add_pseudo_config", "add_wsps_config", "add_cam_config", "add_irnet_config",
-           "add_dsrg_config"]
+           "add_dsrg_config", "add_panoptic_config"]
 
 
 def add_wsis_config(cfg):
@@ -34,4 +35,5 @@ def add_wsis_config(cfg):
     add_cam_config(cfg)
     add_irnet_config(cfg)
     add_dsrg_config(cfg)
+    add_panoptic_config(cfg)
     return cfg

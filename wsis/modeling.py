@@ -22,6 +22,9 @@ _GLUE = {
     "IRNet": "wsis.methods.irnet.meta_arch",
     "DSRGHead": "wsis.methods.dsrg.head",
     "DSRGSemanticSegmentor": "wsis.methods.dsrg.meta_arch",
+    "PSPSemSegHead": "wsis.methods.panoptic.psp_head",
+    "WSPSPanopticNetwork": "wsis.methods.panoptic.meta_arch",
+    "WSPSPanopticLoaders": "wsis.methods.panoptic.loaders",
 }
 __all__ = list(_GLUE)
 

@@ -1,5 +1,5 @@
 """The evaluators' figures under detectron2's ``launch`` with 2 CPU processes (gloo) equal the 1-process figures, on
-every rank: AP^r on coco_tiny, PQ on coco_panoptic_val100, BoxCaseg's proxy-mask quality."""
+every rank: AP^r on coco_tiny, PQ and the segments' AP^r on coco_panoptic_val100, BoxCaseg's proxy-mask quality."""
 import json
 import os
 
@@ -76,10 +76,13 @@ def _proxy_dataset():
 def _evaluators():
     import wsis.data.datasets  # noqa: F401
     from wsis.methods.boxcaseg.evaluator import ProxyMaskEvaluator
-    from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator
+    from wsis.evaluation.evaluators import InstanceAPrEvaluator, PanopticQualityEvaluator, PanopticSegmentEvaluator
 
+    scored = [(inp, {"panoptic_seg": (ids, [dict(s, score=1.0 / (1 + j)) for j, s in enumerate(info)])})
+              for inp, out in _pq_inputs() for ids, info in [out["panoptic_seg"]]]
     return [(InstanceAPrEvaluator("coco_tiny_val"), _apr_inputs()),
             (PanopticQualityEvaluator("coco_panoptic_val100"), _pq_inputs()),
+            (PanopticSegmentEvaluator("coco_panoptic_val100"), scored),
             (ProxyMaskEvaluator("gather_test_proxy", sweep_thresholds=(0.2, 0.5)), _proxy_dataset())]
 
 
@@ -102,8 +105,9 @@ def test_two_processes_give_the_one_process_figures_on_every_rank(tmp_path):
     _run(str(tmp_path))  # one process, no distributed group
     launch(_run, 2, num_machines=1, machine_rank=0, dist_url="auto", args=(str(tmp_path),))
     single = json.load(open(tmp_path / "rank0_of1.json"))
-    assert set(single) == {"segm_APr", "panoptic_seg", "proxy_masks"}
+    assert set(single) == {"segm_APr", "panoptic_seg", "panoptic_segments", "proxy_masks"}
     assert 0 < single["segm_APr"]["AP^r@0.5"] < 100 and 0 < single["panoptic_seg"]["PQ"] < 100
+    assert 0 < single["panoptic_segments"]["AP^r@0.5"] < 100
     for rank in (0, 1):
         multi = json.load(open(tmp_path / f"rank{rank}_of2.json"))
         assert multi.keys() == single.keys()

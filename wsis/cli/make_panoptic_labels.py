@@ -19,29 +19,25 @@ overrides of ``WSIS.PSEUDO.WSPS.*``. Writes, under --out: ``<image_id>.png`` (id
 ``skipped.json`` (if any). A killed run resumes; finished images are kept.
 """
 import argparse
-import json
 import logging
 import os
 import sys
 
-import cv2
 from fvcore.common.config import CfgNode
 
 from wsis.config import add_wsis_config
 from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.core.io import atomic_write_json
-from wsis.core.panoptic import panoptic_rgb_to_id
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.data.weak import seeded_image_ids
-from wsis.evaluation.panoptic_quality import PQAccumulator
-from wsis.methods.panoptic.label_job import make_panoptic_labels
-from wsis.methods.panoptic.pseudo_labels import panoptic_categories, panoptic_ground_truth
+from wsis.methods.panoptic.label_job import QUALITY_KEYS as KEYS
+from wsis.methods.panoptic.label_job import label_quality, make_panoptic_labels
+from wsis.methods.panoptic.pseudo_labels import panoptic_categories
 from wsis.methods.wsps.generator import WSPSGenerator
 from wsis.pseudo.job import setup_logging
 
 logger = logging.getLogger("wsis.make_panoptic_labels")
-KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
 
 
 def parse_args(argv=None):
@@ -65,23 +61,6 @@ def parse_args(argv=None):
     return args
 
 
-def panoptic_quality(out, dicts, isthing):
-    """PQ of the written labels against the dicts' own segments (:func:`panoptic_ground_truth`)."""
-    pq = PQAccumulator({c: int(t) for c, t in isthing.items()})
-    void = n = 0
-    for d in dicts:
-        png = os.path.join(out, f"{d['image_id']}.png")
-        if not os.path.isfile(png):
-            continue
-        ids = panoptic_rgb_to_id(cv2.imread(png)[:, :, ::-1])
-        with open(os.path.join(out, "segments", f"{d['image_id']}.json")) as f:
-            segments = json.load(f)
-        pq.add(ids, segments, *panoptic_ground_truth(d))
-        void, n = void + float((ids == 0).mean()), n + 1
-    res = pq.summarize()
-    return dict({k: res[k] for k in KEYS}, void_fraction=void / max(n, 1))
-
-
 def main(argv=None):
     args = parse_args(argv)
     setup_logging()
@@ -100,7 +79,7 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped), "num_full": len(full_ids)}
     if any("segmentation" in a for d in dicts for a in d["annotations"]):
-        metrics.update(panoptic_quality(args.out, dicts, isthing))
+        metrics.update(label_quality(args.out, dicts, isthing))
         logger.info("panoptic labels vs the json's segments: " + ", ".join(f"{k} {metrics[k]:.1f}" for k in KEYS)
                     + f", void {metrics['void_fraction']:.3f}")
     atomic_write_json(metrics, os.path.join(args.out, "metrics.json"), indent=2)

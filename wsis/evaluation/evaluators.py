@@ -13,8 +13,10 @@ from PIL import Image
 from .ap_r import InstanceAPAccumulator
 from .classification import multilabel_metrics
 from .panoptic_quality import PQAccumulator, panoptic_rgb_to_id
+from .pseudo_quality import PseudoPixelQualityAccumulator
 
-__all__ = ["InstanceAPrEvaluator", "PanopticQualityEvaluator", "MultiLabelClassificationEvaluator"]
+__all__ = ["InstanceAPrEvaluator", "PanopticQualityEvaluator", "PanopticSegmentEvaluator",
+           "MultiLabelClassificationEvaluator"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +131,8 @@ class PanopticQualityEvaluator(DatasetEvaluator):
         return (self._thing_map if seg.get("isthing", False) else self._stuff_map)[seg["category_id"]]
 
     def process(self, inputs, outputs):
-        if self._gt is None:
-            self._gt = {d["image_id"]: d for d in DatasetCatalog.get(self._dataset_name)}
         for inp, out in zip(inputs, outputs):
-            gt = self._gt[inp["image_id"]]
-            gt_ids = panoptic_rgb_to_id(np.asarray(Image.open(gt["pan_seg_file_name"]).convert("RGB")))
+            gt, gt_ids = _panoptic_truth(self, inp["image_id"])
             gt_info = [{"id": s["id"], "category_id": self._dataset_id(s), "iscrowd": s.get("iscrowd", 0)}
                        for s in gt["segments_info"]]
             seg, info = out["panoptic_seg"]
@@ -152,6 +151,74 @@ class PanopticQualityEvaluator(DatasetEvaluator):
         logger.info(f"PQ on {self._dataset_name}: " + ", ".join(
             f"{k} {results[k]:.2f}" for k in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st") if k in results))
         return {"panoptic_seg": results}
+
+
+def _panoptic_truth(evaluator, image_id):
+    """(dataset dict, (H, W) segment ids) of a panoptic set's image; the evaluator's ``_gt`` caches the dicts."""
+    if evaluator._gt is None:
+        evaluator._gt = {d["image_id"]: d for d in DatasetCatalog.get(evaluator._dataset_name)}
+    gt = evaluator._gt[image_id]
+    return gt, panoptic_rgb_to_id(np.asarray(Image.open(gt["pan_seg_file_name"]).convert("RGB")))
+
+
+class PanopticSegmentEvaluator(DatasetEvaluator):
+    """
+    The other two measures of a panoptic model against a panoptic set's ground truth (``pan_seg_file_name`` +
+    ``segments_info``, contiguous ``category_id``): mask AP^r at ``iou_thresholds`` and AP^r_vol of the output's
+    segments (``panoptic_seg``, ranked by their ``score``) against every GT segment (crowd ones as crowd regions),
+    for all classes, things (``AP^r_th``) and stuff (``AP^r_st``), as WSPS's Tab. 5-6; and mIoU of the arg max of
+    ``sem_seg`` (C, H, W) against the GT's segment classes (void ignored). Results under ``"panoptic_segments"``
+    in percent, on every rank.
+    """
+
+    def __init__(self, dataset_name, iou_thresholds=(0.5, 0.75), output_dir=None):
+        self._dataset_name, self._output_dir = dataset_name, output_dir
+        md = MetadataCatalog.get(dataset_name)
+        self._names = list(md.stuff_classes if len(md.get("stuff_classes", [])) > len(md.thing_classes)
+                           else md.thing_classes)
+        self._isthing = {v: True for v in md.thing_dataset_id_to_contiguous_id.values()}
+        self._isthing.update({v: False for v in md.get("stuff_dataset_id_to_contiguous_id", {}).values()})
+        self._iou_thresholds = tuple(iou_thresholds)
+        self._gt = None
+        self.reset()
+
+    def reset(self):
+        k = len(self._names)
+        self._ap = {part: InstanceAPAccumulator(k, iou_thresholds=self._iou_thresholds) for part in ("", "_th", "_st")}
+        self._miou = PseudoPixelQualityAccumulator(k, background_id=None, class_names=self._names)
+
+    def process(self, inputs, outputs):
+        for inp, out in zip(inputs, outputs):
+            gt, gt_ids = _panoptic_truth(self, inp["image_id"])
+            gts = [{"category_id": s["category_id"], "segmentation": gt_ids == s["id"], "iscrowd": s.get("iscrowd", 0)}
+                   for s in gt["segments_info"]]
+            preds = []
+            if "panoptic_seg" in out:
+                seg, info = out["panoptic_seg"]
+                seg = seg.cpu().numpy()
+                preds = [{"category_id": s["category_id"], "score": s.get("score", 1.0), "segmentation": seg == s["id"]}
+                         for s in info]
+            for part, keep in (("", None), ("_th", True), ("_st", False)):
+                self._ap[part].add([p for p in preds if keep is None or self._isthing[p["category_id"]] == keep],
+                                   [g for g in gts if keep is None or self._isthing[g["category_id"]] == keep],
+                                   image_size=gt_ids.shape)
+            if "sem_seg" in out:
+                labels = np.full(gt_ids.shape, 255, np.int64)
+                for s in gt["segments_info"]:
+                    labels[gt_ids == s["id"]] = s["category_id"]
+                self._miou.add(out["sem_seg"].argmax(0).cpu().numpy(), labels)
+
+    def evaluate(self):
+        results = {}
+        for part, acc in self._ap.items():
+            acc = _gather_merge(acc)
+            results.update({k.replace("AP^r", f"AP^r{part}", 1): float(v) for k, v in acc.summarize().items()
+                            if "-" not in k})
+        miou = _gather_merge(self._miou).summarize()
+        results["mIoU"] = 100.0 * miou["miou"]
+        _save(self._output_dir, "panoptic_segments.json", results)
+        logger.info(f"panoptic segments on {self._dataset_name}: " + ", ".join(f"{k} {v:.2f}" for k, v in results.items()))
+        return {"panoptic_segments": results}
 
 
 class MultiLabelClassificationEvaluator(DatasetEvaluator):

@@ -24,6 +24,8 @@ coco_panoptic_halves_val    panoptic segment (80 things + 53 stuff) an instance,
                             datasets/coco_panoptic_val100_halves)
 coco_panoptic_halves_train_tag  the train half with tags only (things + stuff)
 coco_panoptic_halves_train|val_sem_seg  true semantic maps (its semantic/ PNGs: contiguous + 1, void and crowd 255)
+coco_panoptic_halves_train_box  the train half with boxes only (things and stuff segments' boxes)
+coco_panoptic_halves_train|val_panoptic  the halves' images with coco_panoptic_val100's true panoptic PNGs (PQ)
 ecssd / ecssd_single        ECSSD salient objects (1000 images) / its single-object images
 ecssd_train / ecssd_val     images 1-800 / 801-1000 (BoxCaseg's salient set and hold-out)
 ecssd_train_box             images 1-800, boxes only (tight box of the salient mask)
@@ -39,6 +41,7 @@ import os
 
 from .register import (
     register_coco_panoptic_from_json,
+    register_panoptic_subset,
     register_coco_weak,
     register_panoptic_semantic,
     register_salient_folder,
@@ -88,8 +91,17 @@ def register_copy_paste(root, prefix="copy_paste"):
 
 def register_coco_panoptic_halves(root, prefix="coco_panoptic_halves"):
     """The things + stuff halves written by ``tools/convert_coco_panoptic.py --out root``
-    (wsis.data.converters.panoptic_halves)."""
+    (wsis.data.converters.panoptic_halves), and the train half with boxes only (``<prefix>_train_box``)."""
     register_split_instance_set(root, prefix)
+    register_coco_weak(f"{prefix}_train_box", os.path.join(root, "annotations", "instances_train.json"),
+                       os.path.join(root, "train"), supervision="box")
+
+
+def register_coco_panoptic_halves_ground_truth(root, prefix="coco_panoptic_halves"):
+    """``<prefix>_{train,val}_panoptic``: the halves' images with coco_panoptic_val100's true panoptic labels."""
+    for split in ("train", "val"):
+        register_panoptic_subset(f"{prefix}_{split}_panoptic", "coco_panoptic_val100",
+                                 os.path.join(root, "annotations", f"instances_{split}.json"))
 
 
 def register_all_coco_panoptic_val100(root):
@@ -144,11 +156,13 @@ def register_duts(root):
 _root_dir = _root()
 register_all_coco_tiny(_root_dir)
 register_copy_paste(os.path.expanduser(os.environ.get("WSIS_COPY_PASTE", os.path.join("datasets", "copy_paste_coco_tiny"))))
-register_coco_panoptic_halves(os.path.expanduser(os.environ.get("WSIS_PANOPTIC_HALVES", os.path.join(
-    "datasets", "coco_panoptic_val100_halves"))))
+_halves = os.path.expanduser(os.environ.get("WSIS_PANOPTIC_HALVES", os.path.join(
+    "datasets", "coco_panoptic_val100_halves")))
+register_coco_panoptic_halves(_halves)
 if os.path.isfile(os.path.join(_root_dir, "coco_panoptic_val100", "annotations", "panoptic_val2017.json")):
     # Detectron2's panoptic registration reads nothing, but our metadata needs the json's categories.
     register_all_coco_panoptic_val100(_root_dir)
+    register_coco_panoptic_halves_ground_truth(_halves)
 register_all_ecssd(_root_dir)
 register_all_voc(_root_dir)
 register_coco_2017_box(_root_dir)

@@ -7,7 +7,7 @@ from detectron2.data.datasets.coco_panoptic import register_coco_panoptic
 from ..coco_weak import load_coco_instances
 from ..weak import derive_weak_dataset, to_box_supervision
 
-__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json",
+__all__ = ["register_coco_weak", "register_salient_folder", "register_coco_panoptic_from_json", "register_panoptic_subset",
            "register_semantic_labels", "register_semantic_ground_truth", "register_panoptic_semantic"]
 
 
@@ -88,6 +88,29 @@ def register_coco_panoptic_from_json(name, image_root, panoptic_root, panoptic_j
         "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats) if not c["isthing"]},
     }
     register_coco_panoptic(name, meta, image_root, panoptic_root, panoptic_json)
+
+
+def register_panoptic_subset(name, source_name, instances_json):
+    """
+    Register ``name``: the images of ``instances_json`` (e.g. a half written by ``tools/convert_coco_panoptic.py``)
+    with the panoptic ground truth of the registered panoptic set ``source_name`` (``pan_seg_file_name``,
+    ``segments_info``) and its metadata, for PQ / AP^r / mIoU of a panoptic model. An image that is not in the
+    source is an error naming it.
+    """
+
+    def load():
+        with open(instances_json) as f:
+            ids = [im["id"] for im in json.load(f)["images"]]
+        by_id = {d["image_id"]: d for d in DatasetCatalog.get(source_name)}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise ValueError(f"{instances_json}: image id {missing[0]} is not in {source_name} "
+                             f"({len(missing)} missing)")
+        return [by_id[i] for i in ids]
+
+    DatasetCatalog.register(name, load)
+    meta = {k: v for k, v in MetadataCatalog.get(source_name).as_dict().items() if k != "name"}
+    MetadataCatalog.get(name).set(**meta)
 
 
 def _semantic_metadata(name, source_meta):

@@ -19,9 +19,14 @@ from wsis.core.io import atomic_write_json, atomic_write_png
 from wsis.core.panoptic import panoptic_id_to_rgb
 from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
 
+from wsis.evaluation.panoptic_quality import PQAccumulator
+
+from .label_folder import read_panoptic_ids
 from .pseudo_labels import panoptic_ground_truth, panoptic_pseudo_label
 
-__all__ = ["make_panoptic_labels"]
+__all__ = ["make_panoptic_labels", "write_panoptic_label", "write_panoptic_json", "label_quality", "QUALITY_KEYS"]
+
+QUALITY_KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +47,21 @@ class _Job:
                 ids, segments = panoptic_pseudo_label(d, self.generator, cues, self.isthing, self.threshold)
         except (OSError, ValueError, KeyError) as e:
             return d["image_id"], f"{d.get('file_name')} (image id {d['image_id']}): {e}"
-        for s in segments:
-            x0, y0, x1, y1 = mask_tight_box(ids == s["id"])
-            s["bbox"] = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-        atomic_write_json(segments, os.path.join(self.out_dir, "segments", f"{d['image_id']}.json"))
-        rgb = panoptic_id_to_rgb(ids)  # R + 256 G + 65536 B; OpenCV writes BGR
-        atomic_write_png(rgb[:, :, ::-1], os.path.join(self.out_dir, f"{d['image_id']}.png"))
+        write_panoptic_label(self.out_dir, d["image_id"], ids, segments)
         return d["image_id"], None
+
+
+def write_panoptic_label(out_dir, image_id, ids, segments):
+    """
+    One image's label into a label folder: ``segments/<image_id>.json`` (with each segment's ``bbox``), then
+    ``<image_id>.png``, both atomically, so that an image is done when its PNG exists.
+    """
+    for s in segments:
+        x0, y0, x1, y1 = mask_tight_box(ids == s["id"])
+        s["bbox"] = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+    atomic_write_json(segments, os.path.join(out_dir, "segments", f"{image_id}.json"))
+    rgb = panoptic_id_to_rgb(ids)  # R + 256 G + 65536 B; OpenCV writes BGR
+    atomic_write_png(rgb[:, :, ::-1], os.path.join(out_dir, f"{image_id}.png"))
 
 
 def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, out_dir, threshold=0.5, workers=1,
@@ -95,11 +108,13 @@ def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, ou
     for _, reason in skipped:
         logger.warning(f"skipped {reason}")
     write_skip_report(out_dir, skipped)
-    _write_panoptic_json(dataset_dicts, categories, out_dir)
+    write_panoptic_json(dataset_dicts, categories, out_dir)
     return skipped
 
 
-def _write_panoptic_json(dataset_dicts, categories, out_dir):
+def write_panoptic_json(dataset_dicts, categories, out_dir):
+    """``<out_dir>/panoptic.json`` from the images of ``dataset_dicts`` whose label is done (COCO's panoptic format,
+    ``categories[contiguous]["id"]`` as category ids)."""
     images, annotations = [], []
     for d in sorted(dataset_dicts, key=lambda d: d["image_id"]):
         seg_file = os.path.join(out_dir, "segments", f"{d['image_id']}.json")
@@ -117,3 +132,21 @@ def _write_panoptic_json(dataset_dicts, categories, out_dir):
     atomic_write_json({"images": images, "annotations": annotations, "categories": cats},
                       os.path.join(out_dir, "panoptic.json"))
     return len(annotations)
+
+
+def label_quality(out_dir, dataset_dicts, isthing):
+    """PQ / SQ / RQ (all, things, stuff) and the void fraction of a label folder's labels against the dicts' own
+    segments (:func:`~.pseudo_labels.panoptic_ground_truth`; images without a label are left out)."""
+    pq = PQAccumulator({c: int(t) for c, t in isthing.items()})
+    void = n = 0
+    for d in dataset_dicts:
+        png = os.path.join(out_dir, f"{d['image_id']}.png")
+        if not os.path.isfile(png):
+            continue
+        ids = read_panoptic_ids(png)
+        with open(os.path.join(out_dir, "segments", f"{d['image_id']}.json")) as f:
+            segments = json.load(f)
+        pq.add(ids, segments, *panoptic_ground_truth(d))
+        void, n = void + float((ids == 0).mean()), n + 1
+    res = pq.summarize()
+    return dict({k: res[k] for k in QUALITY_KEYS}, void_fraction=void / max(n, 1))
