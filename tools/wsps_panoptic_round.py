@@ -12,7 +12,8 @@ through ``WSIS.DATA.PANOPTIC_LABELS``). Prints the labels' PQ against the json's
         MODEL.WEIGHTS output/panoptic_R18_FPN_scratch_coco_panoptic_halves_crf/model_final.pth
 
 Only the json's boxes and the classes of its annotations (tags) are used for the labels; its masks only for PQ.
-Needs detectron2. A killed run resumes; finished images are kept.
+Needs detectron2. A killed run resumes; finished images are kept. ``--num-shards K --shard-index i`` labels shard i
+into the same folder (one task per GPU or node); a last run without them writes the complete panoptic.json.
 """
 import argparse
 import logging
@@ -26,6 +27,8 @@ def parse_args(argv=None):
     p.add_argument("--json", required=True, help="COCO json of the training images (categories with isthing)")
     p.add_argument("--images", required=True, help="image folder of --json")
     p.add_argument("--out", required=True, help="the next round's label folder")
+    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
+    p.add_argument("--shard-index", type=int, default=0, help="label only shard i, into the shared --out folder")
     p.add_argument("--overwrite", action="store_true", help="replace a folder made with other weights")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path.pth")
@@ -63,7 +66,8 @@ def main(argv=None):
         params = {"weights": os.path.abspath(cfg.MODEL.WEIGHTS), "weights_sha256": sha256_file(cfg.MODEL.WEIGHTS),
                   "config": os.path.abspath(args.config_file), "opts": list(args.opts)}
         n = make_next_round_labels(cfg, model, dicts, isthing, categories, args.out, params,
-                                   progress=not args.no_progress, overwrite=args.overwrite)
+                                   progress=not args.no_progress, overwrite=args.overwrite,
+                                   num_shards=args.num_shards, shard_index=args.shard_index)
     except (ValueError, KeyError, FileNotFoundError, AnnotationError) as e:
         sys.exit(f"error: {e}")
     metrics = {"num_images": len(dicts), "labelled_now": n}

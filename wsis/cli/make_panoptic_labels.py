@@ -17,6 +17,10 @@ overrides of ``WSIS.PSEUDO.WSPS.*``. Writes, under --out: ``<image_id>.png`` (id
 ``panoptic.json`` (images, annotations with segments_info, categories: the json's ids), ``segments/``, ``params.json``,
 ``metrics.json`` (PQ / SQ / RQ for all, things, stuff, and the void fraction, when the json has masks) and
 ``skipped.json`` (if any). A killed run resumes; finished images are kept.
+
+Large sets: ``--num-shards K --shard-index i`` makes shard i into the same --out folder (e.g. the tasks of a SLURM
+array); ``panoptic.json`` and ``metrics.json`` cover the images done when a shard ends, so run the command once more
+without the two flags when all have ended: nothing is remade, and both files are then those of a single run.
 """
 import argparse
 import logging
@@ -36,6 +40,7 @@ from wsis.methods.panoptic.label_job import label_quality, make_panoptic_labels
 from wsis.methods.panoptic.pseudo_labels import panoptic_categories
 from wsis.methods.wsps.generator import WSPSGenerator
 from wsis.pseudo.job import setup_logging
+from wsis.pseudo.label_folder import missing_maps, skip_report_name
 
 logger = logging.getLogger("wsis.make_panoptic_labels")
 
@@ -52,6 +57,8 @@ def parse_args(argv=None):
                    help="semi-supervised (WSPS §4): a seeded fraction of the images keeps its true panoptic labels")
     p.add_argument("--seed", type=int, default=0, help="the seed of --full-fraction's choice (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
+    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
+    p.add_argument("--shard-index", type=int, default=0, help="make only shard i, into the shared --out folder")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="WSIS.PSEUDO.WSPS overrides")
@@ -74,15 +81,17 @@ def main(argv=None):
         full_ids = sorted(seeded_image_ids(dicts, args.full_fraction, args.seed))
         skipped = make_panoptic_labels(dicts, generator, cues, isthing, categories, args.out, args.stuff_threshold,
                                        workers=args.workers, progress=not args.no_progress, overwrite=args.overwrite,
-                                       full_ids=full_ids)
+                                       full_ids=full_ids, num_shards=args.num_shards, shard_index=args.shard_index)
     except (ValueError, KeyError, FileNotFoundError, CueStoreError, AnnotationError) as e:
         sys.exit(f"error: {e}")
-    metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped), "num_full": len(full_ids)}
+    done = len(dicts) - len(missing_maps(args.out, dicts))  # every shard's, when sharded
+    metrics = {"num_images": done, "num_skipped": len(skipped), "num_full": len(full_ids)}
     if any("segmentation" in a for d in dicts for a in d["annotations"]):
         metrics.update(label_quality(args.out, dicts, isthing))
         logger.info("panoptic labels vs the json's segments: " + ", ".join(f"{k} {metrics[k]:.1f}" for k in KEYS)
                     + f", void {metrics['void_fraction']:.3f}")
     atomic_write_json(metrics, os.path.join(args.out, "metrics.json"), indent=2)
     if skipped:
-        logger.warning(f"{len(skipped)} image(s) skipped, listed in {os.path.join(args.out, 'skipped.json')}")
+        logger.warning(f"{len(skipped)} image(s) skipped, listed in "
+                       f"{os.path.join(args.out, skip_report_name(args.num_shards, args.shard_index))}")
     return metrics

@@ -8,7 +8,7 @@ import shutil
 
 from wsis.core.io import atomic_write_json
 
-__all__ = ["claim_label_folder", "missing_maps", "write_skip_report"]
+__all__ = ["skip_report_name", "claim_label_folder", "missing_maps", "write_skip_report"]
 
 
 def claim_label_folder(out_dir, params, overwrite=False, holds="maps made with other settings"):
@@ -42,16 +42,22 @@ def missing_maps(out_dir, dataset_dicts):
     return [d for d in dataset_dicts if not os.path.isfile(os.path.join(out_dir, f"{d['image_id']}.png"))]
 
 
-def write_skip_report(out_dir, skipped):
+def write_skip_report(out_dir, skipped, name="skipped.json"):
     """
-    ``<out_dir>/skipped.json`` = ``[{"image_id", "reason"}]`` sorted by image id, or no such file when nothing was
+    ``<out_dir>/<name>`` = ``[{"image_id", "reason"}]`` sorted by image id, or no such file when nothing was
     skipped (a resumed run that made the maps a previous run skipped removes that run's report).
 
     Args:
         skipped (list[tuple]): ``(image_id, reason)``.
+        name (str): the report's file (shards writing into one folder each keep their own).
     """
-    path = os.path.join(out_dir, "skipped.json")
+    path = os.path.join(out_dir, name)
     if skipped:
         atomic_write_json([{"image_id": i, "reason": r} for i, r in sorted(skipped)], path, indent=1)
     elif os.path.exists(path):
         os.remove(path)
+
+
+def skip_report_name(num_shards=1, shard_index=0):
+    """``skipped.json``, or ``skipped_shard_<i>_of_<K>.json`` for shard i of K writing into a shared folder."""
+    return "skipped.json" if num_shards == 1 else f"skipped_shard_{shard_index}_of_{num_shards}.json"

@@ -62,6 +62,27 @@ def test_things_only_labels_format_quality_and_resume(tmp_path):
     assert tool.main(common + ["--no-cues", "--overwrite", "WSIS.PSEUDO.WSPS.REFINE", "none"])["num_images"] == 2
 
 
+def test_shards_into_one_folder_then_a_last_run_equal_a_single_run(tmp_path):
+    json_file, images = disc_set(tmp_path)
+    tool = load_tool("make_panoptic_labels")
+
+    def run(out, *extra):
+        return tool.main(["--json", json_file, "--images", images, "--out", str(tmp_path / out), "--no-progress",
+                          "--workers", "1", "--no-cues", *extra])
+
+    single = run("single")
+    first = run("sharded", "--num-shards", "2", "--shard-index", "1")
+    assert first["num_images"] == 1  # image 2 only
+    pan = json.load(open(tmp_path / "sharded" / "panoptic.json"))
+    assert [a["image_id"] for a in pan["annotations"]] == [2]
+    run("sharded", "--num-shards", "2", "--shard-index", "0")
+    assert run("sharded") == single  # nothing left to make: the final panoptic.json and metrics
+    for f in ("panoptic.json", "1.png", "2.png", "segments/1.json"):
+        assert (tmp_path / "single" / f).read_bytes() == (tmp_path / "sharded" / f).read_bytes(), f
+    with pytest.raises(SystemExit, match="--shard-index must be in"):
+        run("sharded", "--num-shards", "2", "--shard-index", "2")
+
+
 def test_a_missing_image_is_skipped_and_reported(tmp_path):
     json_file, images = disc_set(tmp_path, missing_image=True)
     out = str(tmp_path / "out")

@@ -17,7 +17,8 @@ from tqdm import tqdm
 from wsis.core.boxes import mask_tight_box
 from wsis.core.io import atomic_write_json, atomic_write_png
 from wsis.core.panoptic import panoptic_id_to_rgb
-from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
+from wsis.pseudo.label_folder import claim_label_folder, missing_maps, skip_report_name, write_skip_report
+from wsis.pseudo.shards import shard_dicts
 
 from wsis.evaluation.panoptic_quality import PQAccumulator
 
@@ -65,7 +66,7 @@ def write_panoptic_label(out_dir, image_id, ids, segments):
 
 
 def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, out_dir, threshold=0.5, workers=1,
-                         progress=True, overwrite=False, full_ids=()):
+                         progress=True, overwrite=False, full_ids=(), num_shards=1, shard_index=0):
     """
     Args:
         dataset_dicts (list[dict]): images with their annotations (thing boxes; stuff annotations are not used).
@@ -78,9 +79,13 @@ def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, ou
         full_ids (iterable[int]): images that keep their true panoptic labels (the json's segments, which they must
             have): WSPS §4's semi-supervised setting, e.g. a seeded fraction (:func:`wsis.data.weak.seeded_image_ids`,
             the images ``semi_images`` keeps masks on). The others get pseudo labels.
+        num_shards, shard_index: make only shard ``shard_index`` of ``num_shards`` (:func:`wsis.pseudo.shards.
+            shard_dicts`) into the shared folder, e.g. one task of an array job; ``panoptic.json`` lists the images
+            done when it ends, so a last call without sharding (nothing left to make) writes the complete one.
 
     Returns:
-        list[tuple]: (image_id, reason) of the images skipped (also in ``<out>/skipped.json``).
+        list[tuple]: (image_id, reason) of the images skipped (also in ``<out>/skipped.json``, a shard's in
+        ``skipped_shard_<i>_of_<K>.json``).
     """
     if len(categories) < len(isthing):
         raise ValueError(f"{len(categories)} categories for {len(isthing)} classes")
@@ -89,7 +94,7 @@ def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, ou
               "cues": getattr(cues, "provenance", None) if cues is not None else None, "full_ids": full_ids}
     claim_label_folder(out_dir, params, overwrite, holds="panoptic labels made with other settings")
     os.makedirs(os.path.join(out_dir, "segments"), exist_ok=True)
-    todo = missing_maps(out_dir, dataset_dicts)
+    todo = missing_maps(out_dir, shard_dicts(dataset_dicts, num_shards, shard_index))
     job = _Job(generator, cues, isthing, out_dir, threshold, set(full_ids))
     skipped = []
     bar = tqdm(total=len(todo), desc="panoptic labels", unit="img", disable=not progress)
@@ -107,7 +112,7 @@ def make_panoptic_labels(dataset_dicts, generator, cues, isthing, categories, ou
     bar.close()
     for _, reason in skipped:
         logger.warning(f"skipped {reason}")
-    write_skip_report(out_dir, skipped)
+    write_skip_report(out_dir, skipped, skip_report_name(num_shards, shard_index))
     write_panoptic_json(dataset_dicts, categories, out_dir)
     return skipped
 

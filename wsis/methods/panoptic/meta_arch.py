@@ -63,6 +63,8 @@ class WSPSPanopticNetwork(nn.Module):
         if div and div % crf_stride:
             raise ValueError(f"CRF_STRIDE {crf_stride} must divide the backbone's size divisibility {div}")
         self.train_instance_crf, self.train_detections = bool(train_instance_crf), train_detections
+        if not self.train_instance_crf:  # stage 1: no loss reaches the CRF (and DDP needs no unused parameter)
+            self.instance_crf.requires_grad_(False)
         self.instance_loss_weight, self.crf_stride = float(instance_loss_weight), int(crf_stride)
         self.thing_score, self.min_area = thing_score, int(min_area)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)

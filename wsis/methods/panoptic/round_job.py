@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from wsis.core.boxes import annotation_box
 from wsis.pseudo.label_folder import claim_label_folder, missing_maps
+from wsis.pseudo.shards import shard_dicts
 
 from .label_job import write_panoptic_json, write_panoptic_label
 from .mapper import PanopticLabelMapper
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def make_next_round_labels(cfg, model, dataset_dicts, isthing, categories, out_dir, params, progress=True,
-                           overwrite=False):
+                           overwrite=False, num_shards=1, shard_index=0):
     """
     Args:
         cfg: the model's config (its test-time input sizes). model: a ``WSPSPanopticNetwork`` with its weights.
@@ -31,12 +32,13 @@ def make_next_round_labels(cfg, model, dataset_dicts, isthing, categories, out_d
         isthing (Mapping[int, bool]): contiguous class → thing. categories (list[dict]): the json's categories in
             contiguous order (``panoptic.json``'s ids).
         out_dir (str): the new label folder. params (dict): what made it (weights, config), kept in params.json.
+        num_shards, shard_index: only this shard's images (as :func:`~.label_job.make_panoptic_labels`).
 
     Returns:
         int: the images labelled in this call.
     """
     claim_label_folder(out_dir, params, overwrite, holds="panoptic labels of another model")
-    todo = missing_maps(out_dir, dataset_dicts)
+    todo = missing_maps(out_dir, shard_dicts(dataset_dicts, num_shards, shard_index))
     mapper = PanopticLabelMapper(cfg, is_train=False)
     model.eval()
     for d in tqdm(todo, desc="next-round panoptic labels", unit="img", disable=not progress):
