@@ -63,6 +63,11 @@ def test_mapper_labels_and_boxes(data, tmp_path):
     balls = [s for s in segments if s["category_id"] == 0]
     inst = out["instances"]
     assert len(inst) == len(balls) and inst.gt_classes.tolist() == [0] * len(balls)  # stuff boxes left out
+    true = DatasetCatalog.get(f"{PREFIX}_panoptic")[0]  # detectron2's panoptic dict: no annotations, segment boxes
+    assert "annotations" not in true
+    from_segments = PanopticLabelMapper(cfg, is_train=True)(true)["instances"]
+    assert from_segments.gt_boxes.tensor.tolist() == inst.gt_boxes.tensor.tolist()
+    assert from_segments.gt_classes.tolist() == [0] * len(balls)
     bad = dict(dicts[0], segments_info=[dict(s, category_id=7) for s in dicts[0]["segments_info"]])
     with pytest.raises(ValueError, match=r"1.jpg \(image id 1\): segment classes \[7\] outside"):
         PanopticLabelMapper(cfg, is_train=True)(bad)

@@ -8,6 +8,7 @@ from detectron2.config import configurable
 from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
+from detectron2.structures import BoxMode
 
 from .label_folder import panoptic_index_map, read_panoptic_ids
 
@@ -24,7 +25,8 @@ class PanopticLabelMapper(DatasetMapper):
     * ``pan_seg``: (H, W) long index of each pixel's segment in ``pan_classes``, 255 void and crowd;
     * ``pan_classes``: (G,) long;
     * ``instances``: the thing boxes of the dict's non-crowd annotations (classes < ``MODEL.ROI_HEADS.NUM_CLASSES``;
-      stuff annotations, if any, are left out), boxes only, for the detector.
+      stuff annotations, if any, are left out), boxes only, for the detector; a dict without annotations (a
+      panoptic set as detectron2 registers it, e.g. ``coco_2017_train_panoptic``) gives its segments' ``bbox``.
 
     At test time it is detectron2's mapper. A label that cannot be read, or does not fit the image or the model,
     is an error naming the image's file and id.
@@ -78,10 +80,16 @@ class PanopticLabelMapper(DatasetMapper):
             pan[keep] = index[keep]
         d.update(sem_seg=sem, pan_seg=pan, pan_classes=classes)
         annos = []
-        for a in d.pop("annotations", []):
+        for a in d.pop("annotations", None) or _segment_boxes(d["segments_info"]):
             if a.get("iscrowd", 0) or a["category_id"] >= self.num_thing_classes:
                 continue
             a = {k: v for k, v in a.items() if k not in ("segmentation", "keypoints")}
             annos.append(utils.transform_instance_annotations(a, transforms, shape))
         d["instances"] = utils.filter_empty_instances(utils.annotations_to_instances(annos, shape))
         return d
+
+
+def _segment_boxes(segments_info):
+    """Box annotations of a panoptic dict's segments (COCO panoptic ``bbox``: x, y, w, h in pixels)."""
+    return [{"bbox": s["bbox"], "bbox_mode": BoxMode.XYWH_ABS, "category_id": s["category_id"],
+             "iscrowd": s.get("iscrowd", 0)} for s in segments_info if "bbox" in s]
