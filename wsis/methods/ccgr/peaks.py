@@ -1,0 +1,78 @@
+"""
+Peaks of class response maps as instance bags (CCGR paper, "Iterative optimization and its initialization", after
+PRM, Zhou et al. 2018) and the proposals of each bag, ranked by Eq. 4.
+
+* A **peak** of a class is a local maximum of its map in a 3 × 3 window whose value is at least the map's median
+  (PRM's rule; every pixel of a flat top is a maximum, as in PRM). wsis adds: and strictly positive, since cues
+  after ReLU and max-normalisation are 0 on most of the image, where every pixel would be a "maximum".
+* A peak's **bag** holds the proposals that contain the peak and no other peak of its class, the 10 best by
+  R(B) = B_S − 0.1 · Σ_B (1 − O) / |B|  (Eq. 4): B_S the proposal's objectness, O the foreground score map.
+
+Pure PyTorch; maps and boxes in image pixels (a map at stride s has its peaks at ((x + 0.5) s, (y + 0.5) s)).
+"""
+import torch
+import torch.nn.functional as F
+
+from .refine import box_sums, integral_image
+
+__all__ = ["find_peaks", "peak_bags"]
+
+
+def find_peaks(maps, classes, stride=1.0):
+    """
+    Args:
+        maps (Tensor): (M, h, w) response maps of an image's tagged classes. classes (sequence[int]): (M,) classes.
+        stride (float): image pixels per map pixel.
+
+    Returns:
+        (Tensor, Tensor, Tensor): (K, 2) peak positions x, y in image pixels (cell centres), (K,) long classes,
+        (K,) the maps' values there; ordered by class, then row-major.
+    """
+    maps = torch.as_tensor(maps, dtype=torch.float32)
+    if maps.dim() != 3 or len(maps) != len(classes):
+        raise ValueError(f"maps (M, h, w) {tuple(maps.shape)} for {len(classes)} classes")
+    if not torch.isfinite(maps).all():
+        raise ValueError("response maps hold NaN or inf")
+    if len(maps) == 0:
+        return maps.new_zeros((0, 2)), torch.zeros(0, dtype=torch.long), maps.new_zeros(0)
+    pooled = F.max_pool2d(F.pad(maps[None], (1, 1, 1, 1), value=float("-inf")), 3, stride=1)[0]
+    median = maps.flatten(1).median(dim=1).values.view(-1, 1, 1)
+    keep = (maps == pooled) & (maps >= median) & (maps > 0)
+    m, y, x = keep.nonzero(as_tuple=True)
+    xy = torch.stack([(x.float() + 0.5) * stride, (y.float() + 0.5) * stride], 1)
+    return xy, torch.as_tensor(list(classes), dtype=torch.long)[m], maps[m, y, x]
+
+
+def peak_bags(peaks_xy, peak_classes, boxes, objectness, foreground, top_k=10, penalty=0.1):
+    """
+    Args:
+        peaks_xy (Tensor): (K, 2) peaks in image pixels. peak_classes (Tensor): (K,).
+        boxes (Tensor): (P, 4) proposals x1, y1, x2, y2 in image pixels. objectness (Tensor): (P,) B_S.
+        foreground (Tensor): (H, W) O of Eq. 4 at image resolution, in [0, 1].
+        top_k (int): proposals kept per bag (10). penalty (float): the background weight of Eq. 4 (0.1).
+
+    Returns:
+        list[Tensor]: K long tensors, the proposals of each peak's bag by decreasing R (empty when none qualifies).
+    """
+    peaks_xy = torch.as_tensor(peaks_xy, dtype=torch.float32).reshape(-1, 2)
+    peak_classes = torch.as_tensor(peak_classes, dtype=torch.long).reshape(-1)
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    objectness = torch.as_tensor(objectness, dtype=torch.float32).reshape(-1)
+    if len(boxes) != len(objectness) or len(peaks_xy) != len(peak_classes):
+        raise ValueError(f"{len(boxes)} proposals for {len(objectness)} scores, {len(peaks_xy)} peaks for "
+                         f"{len(peak_classes)} classes")
+    if len(boxes) == 0 or len(peaks_xy) == 0:
+        return [torch.zeros(0, dtype=torch.long) for _ in range(len(peaks_xy))]
+    integral = integral_image(1.0 - torch.as_tensor(foreground, dtype=torch.float32))
+    background, area = box_sums(integral.expand(len(boxes), *integral.shape), boxes)
+    rank = objectness - penalty * background / area.clamp_min(1e-6)
+    px, py = peaks_xy[:, 0].view(1, -1), peaks_xy[:, 1].view(1, -1)
+    inside = ((boxes[:, 0:1] <= px) & (px < boxes[:, 2:3]) & (boxes[:, 1:2] <= py) & (py < boxes[:, 3:4]))  # (P, K)
+    same = peak_classes.view(1, -1) == peak_classes.view(-1, 1)  # (K, K)
+    count = inside.float() @ same.float()  # (P, K): the peaks of k's class that proposal p contains
+    bags = []
+    for k in range(len(peaks_xy)):
+        members = torch.nonzero(inside[:, k] & (count[:, k] == 1)).flatten()
+        order = rank[members].argsort(descending=True, stable=True)
+        bags.append(members[order[:top_k]])
+    return bags

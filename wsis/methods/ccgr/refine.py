@@ -1,0 +1,159 @@
+"""
+Centre-context-gap refinement (CCGR; CCGR paper, Eq. 2-3): a box's coordinates are parameters, moved by gradient
+descent to maximise the gap between the mean segmentation score inside the box and in its context (the box 1.5×
+wider and higher around the same centre, minus the box).
+
+    Φ(B) = ∫_B S / A_B                                   (Eq. 2)
+    L_CCGR = Φ(C) − Φ(B),   C = B̃ − B                    (Eq. 3)
+
+Φ is computed on the integral image of the score map S, bilinearly interpolated at fractional corners: for a map
+that is constant on each pixel this is the exact integral over the box (so Φ is differentiable in x1, y1, x2, y2,
+with the gradient of the exact area integral). Pure PyTorch, every box of a batch in one tensor, on the device of
+the maps.
+
+Where the paper is silent or loose, the choices (``CCGRParams``):
+
+* Φ(C) is the mean over the context ring, (∫_B̃ S − ∫_B S) / (A_B̃ − A_B) (``context_mean="ring"``); the paper writes
+  Φ(C) = Φ(B̃) − Φ(B), a difference of two means, available as ``"paper"``.
+* B̃ is clipped to the image: pixels outside the image have no score and do not count.
+* The step is plain gradient descent in units of each box's initial width and height (so one step size serves
+  boxes of every size), boxes are kept inside the image and at least ``min_size`` pixels wide and high.
+"""
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["CCGRParams", "integral_image", "box_sums", "box_means", "ccgr_loss", "refine_boxes"]
+
+
+@dataclass(frozen=True)
+class CCGRParams:
+    """Steps and step size of the descent (the paper's Fig. 4-5: up to 200 steps), the context's scale (1.5), how
+    Φ(C) is computed, and the smallest box side in pixels."""
+
+    steps: int = 200
+    step_size: float = 0.05
+    context_scale: float = 1.5
+    context_mean: str = "ring"
+    min_size: float = 2.0
+
+    def __post_init__(self):
+        if self.context_mean not in ("ring", "paper"):
+            raise ValueError(f"context_mean must be 'ring' or 'paper', got {self.context_mean!r}")
+        if int(self.steps) != self.steps or self.steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {self.steps!r}")
+        if self.context_scale <= 1.0:
+            raise ValueError(f"context_scale must be > 1, got {self.context_scale!r}")
+
+
+def integral_image(maps):
+    """(..., H, W) → (..., H + 1, W + 1): I[y, x] = Σ of the map over rows < y, columns < x."""
+    out = maps.cumsum(-1).cumsum(-2)
+    return torch.nn.functional.pad(out, (1, 0, 1, 0))
+
+
+def _interpolate(integral, xs, ys):
+    """Bilinear value of each map's integral image at (xs, ys): integral (N, H + 1, W + 1), xs/ys (N, K)."""
+    h, w = integral.shape[-2] - 1, integral.shape[-1] - 1
+    xs, ys = xs.clamp(0, w), ys.clamp(0, h)
+    x0, y0 = xs.detach().floor().clamp(max=w - 1).long(), ys.detach().floor().clamp(max=h - 1).long()
+    ax, ay = xs - x0, ys - y0
+    flat = integral.flatten(1)
+    row = w + 1
+
+    def at(yy, xx):
+        return flat.gather(1, yy * row + xx)
+
+    return ((1 - ay) * ((1 - ax) * at(y0, x0) + ax * at(y0, x0 + 1))
+            + ay * ((1 - ax) * at(y0 + 1, x0) + ax * at(y0 + 1, x0 + 1)))
+
+
+def box_sums(integral, boxes):
+    """
+    Args:
+        integral (Tensor): (N, H + 1, W + 1) integral image of each box's score map (:func:`integral_image`).
+        boxes (Tensor): (N, 4) x1, y1, x2, y2 in pixels (fractional allowed; clipped to the map).
+
+    Returns:
+        (Tensor, Tensor): (N,) ∫_B S and (N,) the clipped area A_B; differentiable in the boxes.
+    """
+    h, w = integral.shape[-2] - 1, integral.shape[-1] - 1
+    x1, y1 = boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h)
+    x2, y2 = torch.maximum(boxes[:, 2].clamp(0, w), x1), torch.maximum(boxes[:, 3].clamp(0, h), y1)
+    xs, ys = torch.stack([x2, x1, x2, x1], 1), torch.stack([y2, y2, y1, y1], 1)
+    v = _interpolate(integral, xs, ys)
+    return v[:, 0] - v[:, 1] - v[:, 2] + v[:, 3], (x2 - x1) * (y2 - y1)
+
+
+def box_means(integral, boxes, eps=1e-6):
+    """Φ(B) of Eq. 2 for every box: (N,) mean score over the box's part inside the map."""
+    total, area = box_sums(integral, boxes)
+    return total / area.clamp_min(eps)
+
+
+def ccgr_loss(integral, boxes, context_scale=1.5, context_mean="ring", eps=1e-6):
+    """
+    L_CCGR of Eq. 3 for every box.
+
+    Args:
+        integral (Tensor): (N, H + 1, W + 1). boxes (Tensor): (N, 4).
+        context_scale (float): B̃'s sides over B's (1.5). context_mean (str): "ring" or "paper" (module docstring).
+
+    Returns:
+        Tensor: (N,) Φ(C) − Φ(B).
+    """
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * context_scale
+    outer = torch.cat([c - half, c + half], 1)
+    inner_sum, inner_area = box_sums(integral, boxes)
+    outer_sum, outer_area = box_sums(integral, outer)
+    inner = inner_sum / inner_area.clamp_min(eps)
+    if context_mean == "paper":
+        context = outer_sum / outer_area.clamp_min(eps) - inner
+    else:
+        context = (outer_sum - inner_sum) / (outer_area - inner_area).clamp_min(eps)
+    return context - inner
+
+
+def refine_boxes(maps, boxes, params=CCGRParams()):
+    """
+    CCGR on a batch of boxes: each box descends L_CCGR on its own score map.
+
+    Args:
+        maps (Tensor): (N, H, W) each box's score map (e.g. its class's segmentation probabilities; one image's
+            boxes share the image's maps: index them, ``maps[classes]``), or (H, W) for all.
+        boxes (Tensor): (N, 4) x1, y1, x2, y2 in the maps' pixels.
+        params (CCGRParams): steps, step size (in units of each box's initial size), context, minimum size.
+
+    Returns:
+        Tensor: (N, 4) refined boxes (no gradient), inside the map.
+    """
+    boxes = torch.as_tensor(boxes, dtype=torch.float32, device=maps.device).reshape(-1, 4)
+    if not torch.isfinite(boxes).all():
+        raise ValueError("boxes must be finite")
+    if maps.dim() == 2:
+        maps = maps.expand(len(boxes), *maps.shape)
+    if maps.dim() != 3 or len(maps) != len(boxes):
+        raise ValueError(f"maps (N, H, W) or (H, W) {tuple(maps.shape)} for {len(boxes)} boxes")
+    if len(boxes) == 0:
+        return boxes.clone()
+    h, w = maps.shape[-2:]
+    integral = integral_image(maps.float())
+    size = (boxes[:, 2:] - boxes[:, :2]).clamp_min(params.min_size).repeat(1, 2)  # the units of the descent
+    limit = boxes.new_tensor([w, h, w, h])
+    x = _clip(boxes.clone(), w, h, params.min_size)
+    for _ in range(int(params.steps)):
+        x.requires_grad_(True)
+        loss = ccgr_loss(integral, x, params.context_scale, params.context_mean).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+        with torch.no_grad():
+            x = _clip(x - params.step_size * grad * size * size, w, h, params.min_size)
+    return torch.minimum(x.detach(), limit)
+
+
+def _clip(boxes, w, h, min_size):
+    x1 = boxes[:, 0].clamp(0, max(w - min_size, 0))
+    y1 = boxes[:, 1].clamp(0, max(h - min_size, 0))
+    x2 = torch.maximum(boxes[:, 2], x1 + min_size).clamp(max=w)
+    y2 = torch.maximum(boxes[:, 3], y1 + min_size).clamp(max=h)
+    return torch.stack([x1, y1, x2, y2], 1)
