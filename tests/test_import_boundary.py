@@ -41,6 +41,7 @@ LAZY_GLUE = {
     "wsis.cli.make_cues",  # detectron2's get_cfg (the classifier's config) and launch (--num-gpus)
     "wsis.cli.make_dsrg_labels",  # detectron2's get_cfg, build_model and checkpointer
     "wsis.cli.make_saliency",  # detectron2's get_cfg (the BoxCaseg model's config)
+    "wsis.cli.wsps_panoptic_round",  # detectron2's config, model, checkpointer and launch
     "wsis.checkpoint.path_handler",  # the wsis:// handler also goes on detectron2's PathManager, where installed
     "wsis.model_zoo",  # get_config / get build detectron2 configs and models
 }

@@ -259,6 +259,11 @@ def test_round_command(data, tmp_path):
     metrics = tool.main(args + ["MODEL.WEIGHTS", str(tmp_path / "model.pth")])
     assert metrics["num_images"] == metrics["labelled_now"] == 6 and 0.0 <= metrics["PQ"] <= 100.0
     assert os.path.isfile(tmp_path / "r1" / "panoptic.json") and os.path.isfile(tmp_path / "r1" / "metrics.json")
+    two = args[:7] + [str(tmp_path / "r2"), "--no-progress", "--num-gpus", "2", "MODEL.WEIGHTS",
+                      str(tmp_path / "model.pth")]  # one process per device under launch (2 CPU processes here)
+    tool.main(two)
+    for f in ("panoptic.json", "metrics.json", "1.png", "6.png"):
+        assert (tmp_path / "r1" / f).read_bytes() == (tmp_path / "r2" / f).read_bytes(), f
 
 
 def test_the_network_learns_a_learnable_set(data, tmp_path):

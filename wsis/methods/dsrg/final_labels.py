@@ -22,11 +22,11 @@ from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_ski
 
 from .labels import final_label_map, grown_label_map
 
-__all__ = ["make_final_labels"]
+__all__ = ["make_final_labels", "semantic_probs"]
 logger = logging.getLogger(__name__)
 
 
-def _probs(model, cfg, image):
+def semantic_probs(model, cfg, image):
     """(C, H, W) softmax of ``model`` on one (H, W, 3) image in ``cfg.INPUT.FORMAT``, at the image's size."""
     h, w = image.shape[:2]
     aug = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
@@ -78,7 +78,7 @@ def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, pro
             skipped.append((d["image_id"], f"{d.get('file_name')}: {e}"))
             logger.warning(f"skipped image id {d['image_id']}: {skipped[-1][1]}")
             continue
-        probs = _probs(model, cfg, image)
+        probs = semantic_probs(model, cfg, image)
         rgb = image[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else image
         rgb = np.ascontiguousarray(rgb) if crf else None
         if seeds is None:

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def make_next_round_labels(cfg, model, dataset_dicts, isthing, categories, out_dir, params, progress=True,
-                           overwrite=False, num_shards=1, shard_index=0):
+                           overwrite=False, num_shards=1, shard_index=0, write_json=True):
     """
     Args:
         cfg: the model's config (its test-time input sizes). model: a ``WSPSPanopticNetwork`` with its weights.
@@ -33,6 +33,7 @@ def make_next_round_labels(cfg, model, dataset_dicts, isthing, categories, out_d
             contiguous order (``panoptic.json``'s ids).
         out_dir (str): the new label folder. params (dict): what made it (weights, config), kept in params.json.
         num_shards, shard_index: only this shard's images (as :func:`~.label_job.make_panoptic_labels`).
+        write_json (bool): write ``panoptic.json`` at the end (processes under ``launch`` leave it to the main one).
 
     Returns:
         int: the images labelled in this call.
@@ -54,5 +55,6 @@ def make_next_round_labels(cfg, model, dataset_dicts, isthing, categories, out_d
             s.pop("label", None)
             s.pop("score", None)
         write_panoptic_label(out_dir, d["image_id"], ids, segments)
-    write_panoptic_json(dataset_dicts, categories, out_dir)
+    if write_json:
+        write_panoptic_json(dataset_dicts, categories, out_dir)
     return len(todo)
