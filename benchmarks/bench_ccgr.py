@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""
+CCGR's box refinement alone (wsis.methods.ccgr.refine, Eq. 2-3) on the copy-paste train split: every instance's
+true box jittered by up to ±30 % of its size per side (seeded), refined on its class's segmentation score map, and
+the mean IoU with the true box per number of steps (0, 40, 80, 200; the paper's Fig. 4-5 go to 200). Score maps:
+
+* "DSRG head": the softmax of the DSRG head that benchmarks/bench_dsrg.py trains on the copy-paste set's CAM seeds
+  (val mIoU 29.1; DSRG's head as CCGR's segmentation branch, which the issue allows); needs detectron2;
+* "true maps": the true semantic map of the class, blurred (σ 2 px): the refinement with a perfect branch.
+
+Also the throughput of the refinement, every box in one batch against one box at a time (200 steps).
+
+    python benchmarks/bench_ccgr.py [--weights output/bench_dsrg/copy_paste/head_growing/model_final.pth]
+"""
+import argparse
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from wsis.core.boxes import annotation_box  # noqa: E402
+from wsis.data.coco_weak import load_coco_instances  # noqa: E402
+from wsis.methods.ccgr.refine import CCGRParams, refine_boxes  # noqa: E402
+
+CP = os.path.join(REPO, "datasets", "copy_paste_coco_tiny")
+STEPS = (0, 40, 80, 200)
+
+
+def box_iou(a, b):
+    lt, rb = torch.maximum(a[:, :2], b[:, :2]), torch.minimum(a[:, 2:], b[:, 2:])
+    inter = (rb - lt).clamp_min(0).prod(1)
+    area = lambda x: (x[:, 2:] - x[:, :2]).clamp_min(0).prod(1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def instances(dicts, seed=0):
+    """(image index, class, true box, jittered box) of every non-crowd instance."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, d in enumerate(dicts):
+        for a in d["annotations"]:
+            if a.get("iscrowd", 0):
+                continue
+            box = np.asarray(annotation_box(a, d["file_name"]), np.float64)
+            size = np.tile(box[2:] - box[:2], 2)
+            jitter = box + rng.uniform(-0.3, 0.3, 4) * size
+            jitter = np.clip(jitter, 0, [d["width"], d["height"]] * 2)
+            if jitter[2] - jitter[0] < 2 or jitter[3] - jitter[1] < 2:
+                jitter = box
+            rows.append((k, a["category_id"], box, jitter))
+    return rows
+
+
+def true_maps(dicts, rows):
+    out = []
+    for k, c, _, _ in rows:
+        d = dicts[k]
+        sem = cv2.imread(os.path.join(CP, "semantic", "train", f"{d['image_id']}.png"), cv2.IMREAD_UNCHANGED)
+        out.append(cv2.GaussianBlur((sem == c + 1).astype(np.float32), (0, 0), 2.0))
+    return torch.from_numpy(np.stack(out))
+
+
+def dsrg_maps(dicts, rows, weights):
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    import wsis.modeling  # noqa: F401
+    from wsis.config import add_wsis_config
+    from wsis.methods.dsrg.final_labels import semantic_probs
+
+    cfg = add_wsis_config(get_cfg())
+    cfg.merge_from_file(os.path.join(os.path.dirname(weights), "config.yaml"))
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg).eval()
+    DetectionCheckpointer(model).load(weights)
+    probs = {}
+    for k in sorted({k for k, _, _, _ in rows}):
+        image = cv2.imread(dicts[k]["file_name"], cv2.IMREAD_COLOR)
+        probs[k] = semantic_probs(model, cfg, image if cfg.INPUT.FORMAT == "BGR" else image[:, :, ::-1])
+    return torch.from_numpy(np.stack([probs[k][c + 1] for k, c, _, _ in rows]).astype(np.float32))
+
+
+def evaluate(name, maps, rows, params):
+    truth = torch.tensor(np.stack([r[2] for r in rows]), dtype=torch.float32)
+    start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)
+    cells = []
+    for steps in STEPS:
+        out = refine_boxes(maps, start, CCGRParams(**dict(params, steps=steps)))
+        iou = box_iou(out, truth)
+        cells.append(f"{iou.mean():.3f} ({(iou >= 0.7).float().mean():.2f})")
+    print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default=os.path.join(REPO, "output", "bench_dsrg", "copy_paste", "head_growing",
+                                                     "model_final.pth"))
+    p.add_argument("--step-size", type=float, default=CCGRParams().step_size)
+    p.add_argument("--images", type=int, default=400, help="the first N train images (default: %(default)s)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    dicts, _ = load_coco_instances(os.path.join(CP, "annotations", "instances_train.json"), os.path.join(CP, "train"))
+    dicts = sorted(dicts, key=lambda d: d["image_id"])[: args.images]
+    rows = instances(dicts)
+    params = {"step_size": args.step_size}
+    print(f"{len(rows)} instances of {len(dicts)} images; step size {args.step_size}; boxes jittered ±30 %")
+    print("| score maps | " + " | ".join(f"{s} steps: mean IoU (IoU ≥ 0.7)" for s in STEPS) + " |")
+    print("|---|" + "---|" * len(STEPS))
+    maps = true_maps(dicts, rows)
+    evaluate("true maps, blurred σ 2", maps, rows, params)
+    if os.path.isfile(args.weights):
+        evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(dicts, rows, args.weights), rows, params)
+    else:
+        print(f"(no DSRG head at {args.weights}: run benchmarks/bench_dsrg.py first)")
+    start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)
+    n = min(200, len(rows))
+    t = time.perf_counter()
+    refine_boxes(maps[:n], start[:n], CCGRParams(step_size=args.step_size))
+    batched = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(n):
+        refine_boxes(maps[i:i + 1], start[i:i + 1], CCGRParams(step_size=args.step_size))
+    single = n / (time.perf_counter() - t)
+    print(f"throughput, 200 steps, 1 thread: {batched:.1f} boxes/s batched ({n} boxes), {single:.1f} one at a time "
+          f"({batched / single:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
