@@ -31,6 +31,7 @@ GLUE = {
     "wsis.methods.dsrg.head", "wsis.methods.dsrg.meta_arch", "wsis.methods.dsrg.final_labels",
     "wsis.methods.panoptic.meta_arch", "wsis.methods.panoptic.psp_head", "wsis.methods.panoptic.mapper",
     "wsis.methods.panoptic.loaders", "wsis.methods.panoptic.round_job",
+    "wsis.methods.ccgr.roi_heads", "wsis.methods.ccgr.mapper", "wsis.methods.ccgr.loaders",
 }
 #: Pure at import, detectron2 only inside a function that runs in a detectron2 setting.
 LAZY_GLUE = {

@@ -10,6 +10,7 @@ from wsis.evaluation.config import add_evaluation_config
 from wsis.methods.bbtp.config import add_bbtp_config, add_box_supervision_config, add_mask_crf_config
 from wsis.methods.boxcaseg.config import add_boxcaseg_config
 from wsis.methods.cam.config import add_cam_config
+from wsis.methods.ccgr.config import add_ccgr_config
 from wsis.methods.dsrg.config import add_dsrg_config
 from wsis.methods.irnet.config import add_irnet_config
 from wsis.methods.panoptic.config import add_panoptic_config
@@ -20,7 +21,7 @@ from wsis.pseudo.config import add_pseudo_config
 __all__ = ["add_wsis_config", "add_weak_data_config", "add_proxy_mask_head_config", "add_box_supervision_config",
            "add_mask_crf_config", "add_bbtp_config", "add_boxcaseg_config", "add_evaluation_config",
            "add_pseudo_config", "add_wsps_config", "add_cam_config", "add_irnet_config",
-           "add_dsrg_config", "add_panoptic_config"]
+           "add_dsrg_config", "add_panoptic_config", "add_ccgr_config"]
 
 
 def add_wsis_config(cfg):
@@ -36,4 +37,5 @@ def add_wsis_config(cfg):
     add_irnet_config(cfg)
     add_dsrg_config(cfg)
     add_panoptic_config(cfg)
+    add_ccgr_config(cfg)
     return cfg

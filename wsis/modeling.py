@@ -25,6 +25,8 @@ _GLUE = {
     "PSPSemSegHead": "wsis.methods.panoptic.psp_head",
     "WSPSPanopticNetwork": "wsis.methods.panoptic.meta_arch",
     "WSPSPanopticLoaders": "wsis.methods.panoptic.loaders",
+    "WSDDNBagROIHeads": "wsis.methods.ccgr.roi_heads",
+    "CCGRBagLoaders": "wsis.methods.ccgr.loaders",
 }
 __all__ = list(_GLUE)
 

@@ -217,7 +217,8 @@ class PanopticSegmentEvaluator(DatasetEvaluator):
         miou = _gather_merge(self._miou).summarize()
         results["mIoU"] = 100.0 * miou["miou"]
         _save(self._output_dir, "panoptic_segments.json", results)
-        logger.info(f"panoptic segments on {self._dataset_name}: " + ", ".join(f"{k} {v:.2f}" for k, v in results.items()))
+        logger.info(f"panoptic segments on {self._dataset_name}: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in results.items()))
         return {"panoptic_segments": results}
 
 

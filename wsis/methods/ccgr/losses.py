@@ -13,7 +13,8 @@ def wsddn_bag_scores(cls_logits, det_logits, bag_index, num_bags, eps=1e-10):
         bag_index (Tensor): (N,) long bag of each proposal, in 0..num_bags − 1.
 
     Returns:
-        Tensor: (num_bags, C) φ_B = Σ_{r ∈ B} softmax_c(x^cls)_r ⊙ softmax_{r ∈ B}(x^det)_r, in [eps, 1 − eps].
+        Tensor: (num_bags, C) φ_B = Σ_{r ∈ B} softmax_c(x^cls)_r ⊙ softmax_{r ∈ B}(x^det)_r, clamped to
+        [e, 1 − e] with e = max(eps, the dtype's machine epsilon): WSDDN's 1e-10, which float32 cannot hold below 1.
     """
     if cls_logits.shape != det_logits.shape or cls_logits.dim() != 2 or len(bag_index) != len(cls_logits):
         raise ValueError(f"cls {tuple(cls_logits.shape)}, det {tuple(det_logits.shape)} and {len(bag_index)} bag "
@@ -24,7 +25,8 @@ def wsddn_bag_scores(cls_logits, det_logits, bag_index, num_bags, eps=1e-10):
     e = torch.exp(det_logits - peak.detach()[bag_index])
     det = e / det_logits.new_zeros((num_bags, c)).index_add(0, bag_index, e)[bag_index]
     scores = det_logits.new_zeros((num_bags, c)).index_add(0, bag_index, cls_logits.softmax(1) * det)
-    return scores.clamp(eps, 1 - eps)
+    e = max(eps, torch.finfo(scores.dtype).eps)
+    return scores.clamp(e, 1 - e)
 
 
 def wsddn_bag_loss(cls_logits, det_logits, bag_index, bag_labels):
@@ -41,5 +43,5 @@ def wsddn_bag_loss(cls_logits, det_logits, bag_index, bag_labels):
     if (torch.bincount(bag_index, minlength=len(bag_labels)) == 0).any():
         raise ValueError("a bag has no proposal; leave out bags without proposals")
     phi = wsddn_bag_scores(cls_logits, det_logits, bag_index, len(bag_labels))
-    target = torch.zeros_like(phi).scatter_(1, bag_labels.view(-1, 1), 1.0)
-    return -(target * phi.log() + (1 - target) * (1 - phi).log()).sum()
+    target = torch.zeros_like(phi, dtype=torch.bool).scatter_(1, bag_labels.view(-1, 1), True)
+    return -torch.where(target, phi.log(), (1 - phi).log()).sum()

@@ -3,8 +3,10 @@ Peaks of class response maps as instance bags (CCGR paper, "Iterative optimizati
 PRM, Zhou et al. 2018) and the proposals of each bag, ranked by Eq. 4.
 
 * A **peak** of a class is a local maximum of its map in a 3 × 3 window whose value is at least the map's median
-  (PRM's rule; every pixel of a flat top is a maximum, as in PRM). wsis adds: and strictly positive, since cues
-  after ReLU and max-normalisation are 0 on most of the image, where every pixel would be a "maximum".
+  (PRM's rule). wsis adds two things: the value must be positive (cues after ReLU and max-normalisation are 0 on
+  most of the image, where every pixel would be a "maximum"), and a flat top gives one peak, its first pixel in
+  raster order (PRM counts each of its pixels: two tied pixels of one object would make two peaks, and no proposal
+  would hold exactly one of them).
 * A peak's **bag** holds the proposals that contain the peak and no other peak of its class, the 10 best by
   R(B) = B_S − 0.1 · Σ_B (1 − O) / |B|  (Eq. 4): B_S the proposal's objectness, O the foreground score map.
 
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 
 from .refine import box_sums, integral_image
 
-__all__ = ["find_peaks", "peak_bags"]
+__all__ = ["find_peaks", "peak_bags", "image_bags"]
 
 
 def find_peaks(maps, classes, stride=1.0):
@@ -35,9 +37,13 @@ def find_peaks(maps, classes, stride=1.0):
         raise ValueError("response maps hold NaN or inf")
     if len(maps) == 0:
         return maps.new_zeros((0, 2)), torch.zeros(0, dtype=torch.long), maps.new_zeros(0)
-    pooled = F.max_pool2d(F.pad(maps[None], (1, 1, 1, 1), value=float("-inf")), 3, stride=1)[0]
+    padded = F.pad(maps, (1, 1, 1, 1), value=float("-inf"))
+    h, w = maps.shape[-2:]
+    pooled = F.max_pool2d(padded[None], 3, stride=1)[0]
+    earlier = torch.stack([padded[:, 0:h, 0:w], padded[:, 0:h, 1:w + 1], padded[:, 0:h, 2:w + 2],
+                           padded[:, 1:h + 1, 0:w]]).amax(0)  # the neighbours before a pixel in raster order
     median = maps.flatten(1).median(dim=1).values.view(-1, 1, 1)
-    keep = (maps == pooled) & (maps >= median) & (maps > 0)
+    keep = (maps == pooled) & (maps > earlier) & (maps >= median) & (maps > 0)
     m, y, x = keep.nonzero(as_tuple=True)
     xy = torch.stack([(x.float() + 0.5) * stride, (y.float() + 0.5) * stride], 1)
     return xy, torch.as_tensor(list(classes), dtype=torch.long)[m], maps[m, y, x]
@@ -76,3 +82,24 @@ def peak_bags(peaks_xy, peak_classes, boxes, objectness, foreground, top_k=10, p
         order = rank[members].argsort(descending=True, stable=True)
         bags.append(members[order[:top_k]])
     return bags
+
+
+def image_bags(maps, classes, stride, boxes, objectness, foreground, top_k=10, penalty=0.1):
+    """
+    One image's MIL bags, concatenated: the peaks of its tagged classes' maps (:func:`find_peaks`) and the bag of
+    each (:func:`peak_bags`); peaks whose bag is empty are left out.
+
+    Returns:
+        dict: ``boxes`` (N, 4) and ``objectness`` (N,) of the bags' proposals in bag order (a proposal in two bags
+        appears twice), ``bag_index`` (N,) long, ``bag_labels`` (B,) long classes, ``peaks`` (B, 2) x, y.
+    """
+    xy, peak_classes, _ = find_peaks(maps, classes, stride)
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    objectness = torch.as_tensor(objectness, dtype=torch.float32).reshape(-1)
+    bags = peak_bags(xy, peak_classes, boxes, objectness, foreground, top_k, penalty)
+    keep = [k for k, b in enumerate(bags) if len(b)]
+    members = torch.cat([bags[k] for k in keep]) if keep else torch.zeros(0, dtype=torch.long)
+    return {"boxes": boxes[members], "objectness": objectness[members],
+            "bag_index": torch.cat([torch.full((len(bags[k]),), i, dtype=torch.long) for i, k in enumerate(keep)])
+            if keep else torch.zeros(0, dtype=torch.long),
+            "bag_labels": peak_classes[keep], "peaks": xy[keep]}

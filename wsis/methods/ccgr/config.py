@@ -1,0 +1,26 @@
+"""Config keys of CCGR (``MODEL.CCGR``: bags, the MIL head and the refinement; ``WSIS.CCGR``: bag files)."""
+from wsis.core.config import defaults
+
+__all__ = ["add_ccgr_config"]
+
+
+def add_ccgr_config(cfg):
+    """
+    CCGR's MIL branch (``WSDDNBagROIHeads`` under detectron2's ``GeneralizedRCNN`` with
+    ``MODEL.PROPOSAL_GENERATOR.NAME "PrecomputedProposals"``: the bags' proposals come with the images) and its
+    box refinement (Eq. 2-3).
+    """
+    c = defaults(cfg, "MODEL", "CCGR")
+    # Bags (Eq. 4): proposals per peak and the weight of their background mass.
+    c.BAG_TOP_K = 10
+    c.BAG_PENALTY = 0.1
+    # The refinement: gradient steps (Fig. 4-5: up to 200), step size in units of each box's size, the context's
+    # scale, and Φ(C) as the ring's mean ("ring") or the paper's literal Φ(B̃) − Φ(B) ("paper").
+    c.STEPS = 200
+    c.STEP_SIZE = 0.05
+    c.CONTEXT_SCALE = 1.5
+    c.CONTEXT_MEAN = "ring"
+    w = defaults(cfg, "WSIS", "CCGR")
+    # Bag files (tools/make_ccgr_bags.py; detectron2's proposal pickle + bag_index, bag_labels) of the training and
+    # test images, by image id: the MIL branch trains on DATASETS.TRAIN's bags and gives one box per bag at test.
+    w.BAGS = ()
