@@ -8,7 +8,9 @@ the mean IoU with the true box per number of steps (0, 40, 80, 200; the paper's 
   (val mIoU 29.1; DSRG's head as CCGR's segmentation branch, which the issue allows); needs detectron2;
 * "true maps": the true semantic map of the class, blurred (σ 2 px): the refinement with a perfect branch.
 
-Also the throughput of the refinement, every box in one batch against one box at a time (200 steps).
+Then the same from the MIL boxes (one per bag, WSDDNBagROIHeads of projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml
+on tools/make_ccgr_bags.py's bags), when that model exists. Also the throughput of the refinement, every box in one
+batch against one box at a time (200 steps).
 
     python benchmarks/bench_ccgr.py [--weights output/bench_dsrg/copy_paste/head_growing/model_final.pth]
 """
@@ -87,6 +89,48 @@ def dsrg_maps(dicts, rows, weights):
     return torch.from_numpy(np.stack([probs[k][c + 1] for k, c, _, _ in rows]).astype(np.float32))
 
 
+def mil_rows(dicts, config, weights, bag_file):
+    """(image index, class, best true box of its class, MIL box) of every bag: the MIL branch's box of each bag
+    (WSDDNBagROIHeads at test) and the true box of the same class it overlaps most (zeros when the class has none
+    in the image); and, per true instance, the best IoU of a MIL box of its class."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    import wsis.modeling  # noqa: F401
+    from wsis.config import add_wsis_config
+    from wsis.methods.ccgr.bag_file import attach_bags, read_bag_file
+    from wsis.methods.ccgr.mapper import CCGRBagMapper
+
+    cfg = add_wsis_config(get_cfg())
+    cfg.merge_from_file(config)
+    cfg.MODEL.WEIGHTS = weights
+    model = build_model(cfg).eval()
+    DetectionCheckpointer(model).load(weights)
+    mapper = CCGRBagMapper(cfg, is_train=False)
+    rows, recall = [], []
+    for k, d in enumerate(attach_bags(dicts, read_bag_file(bag_file))):
+        if "bags" not in d:
+            continue
+        with torch.no_grad():
+            inst = model([mapper(d)])[0]["instances"].to("cpu")
+        gts = [(a["category_id"], np.asarray(annotation_box(a, d["file_name"]), np.float64))
+               for a in d["annotations"] if not a.get("iscrowd", 0)]
+        mine = inst.pred_boxes.tensor
+        for box, c in zip(mine, inst.pred_classes.tolist()):
+            same = [g for cc, g in gts if cc == c]
+            if same:
+                ious = box_iou(box[None].expand(len(same), 4), torch.tensor(np.stack(same), dtype=torch.float32))
+                rows.append((k, c, same[int(ious.argmax())], box.numpy().astype(np.float64)))
+            else:
+                rows.append((k, c, np.zeros(4), box.numpy().astype(np.float64)))
+        for c, g in gts:
+            own = mine[inst.pred_classes == c]
+            recall.append(float(box_iou(own, torch.tensor(g, dtype=torch.float32)[None].expand(len(own), 4)).max())
+                          if len(own) else 0.0)
+    return rows, float(np.mean(recall))
+
+
 def evaluate(name, maps, rows, params):
     truth = torch.tensor(np.stack([r[2] for r in rows]), dtype=torch.float32)
     start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)
@@ -119,6 +163,19 @@ def main():
         evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(dicts, rows, args.weights), rows, params)
     else:
         print(f"(no DSRG head at {args.weights}: run benchmarks/bench_dsrg.py first)")
+    mil = os.path.join(REPO, "output", "ccgr", "mil_R18_scratch_copy_paste", "model_final.pth")
+    if os.path.isfile(mil) and os.path.isfile(args.weights):
+        config = os.path.join(REPO, "projects", "CCGR", "configs", "mil_R18_scratch_copy_paste.yaml")
+        bag_file = os.path.join(REPO, "output", "ccgr", "bags_copy_paste_train.pkl")
+        mil_boxes, recall = mil_rows(dicts, config, mil, bag_file)
+        print(f"\nfrom the MIL boxes ({len(mil_boxes)} bags; each against the true box of its class it overlaps "
+              f"most; per true instance, the best MIL box of its class has mean IoU {recall:.3f}):")
+        print("| score maps | " + " | ".join(f"{s} steps" for s in STEPS) + " |")
+        print("|---|" + "---|" * len(STEPS))
+        evaluate("true maps, blurred σ 2", true_maps(dicts, mil_boxes), mil_boxes, params)
+        evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(dicts, mil_boxes, args.weights), mil_boxes, params)
+    else:
+        print(f"(no MIL model at {mil}: train projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml first)")
     start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)
     n = min(200, len(rows))
     t = time.perf_counter()

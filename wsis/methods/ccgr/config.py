@@ -1,5 +1,9 @@
 """Config keys of CCGR (``MODEL.CCGR``: bags, the MIL head and the refinement; ``WSIS.CCGR``: bag files)."""
-from wsis.core.config import defaults
+from dataclasses import asdict
+
+from wsis.core.config import defaults, set_defaults
+
+from .refine import CCGRParams
 
 __all__ = ["add_ccgr_config"]
 
@@ -14,12 +18,10 @@ def add_ccgr_config(cfg):
     # Bags (Eq. 4): proposals per peak and the weight of their background mass.
     c.BAG_TOP_K = 10
     c.BAG_PENALTY = 0.1
-    # The refinement: gradient steps (Fig. 4-5: up to 200), step size in units of each box's size, the context's
-    # scale, and Φ(C) as the ring's mean ("ring") or the paper's literal Φ(B̃) − Φ(B) ("paper").
-    c.STEPS = 200
-    c.STEP_SIZE = 0.05
-    c.CONTEXT_SCALE = 1.5
-    c.CONTEXT_MEAN = "ring"
+    # The refinement (MODEL.CCGR.REFINE, wsis.methods.ccgr.refine.CCGRParams): gradient steps (Fig. 4-5: up to
+    # 200), step size in units of each box's size, the context's scale, Φ(C) as the ring's mean ("ring") or the
+    # paper's literal Φ(B̃) − Φ(B) ("paper"), and the smallest box side.
+    set_defaults(cfg, ("MODEL", "CCGR", "REFINE"), asdict(CCGRParams()))
     w = defaults(cfg, "WSIS", "CCGR")
     # Bag files (tools/make_ccgr_bags.py; detectron2's proposal pickle + bag_index, bag_labels) of the training and
     # test images, by image id: the MIL branch trains on DATASETS.TRAIN's bags and gives one box per bag at test.

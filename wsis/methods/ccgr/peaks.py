@@ -20,11 +20,12 @@ from .refine import box_sums, integral_image
 __all__ = ["find_peaks", "peak_bags", "image_bags"]
 
 
-def find_peaks(maps, classes, stride=1.0):
+def find_peaks(maps, classes, stride=1.0, min_peak=0.0):
     """
     Args:
         maps (Tensor): (M, h, w) response maps of an image's tagged classes. classes (sequence[int]): (M,) classes.
         stride (float): image pixels per map pixel.
+        min_peak (float): a peak must also reach this fraction of its map's maximum (wsis's; 0: PRM's rule alone).
 
     Returns:
         (Tensor, Tensor, Tensor): (K, 2) peak positions x, y in image pixels (cell centres), (K,) long classes,
@@ -43,7 +44,8 @@ def find_peaks(maps, classes, stride=1.0):
     earlier = torch.stack([padded[:, 0:h, 0:w], padded[:, 0:h, 1:w + 1], padded[:, 0:h, 2:w + 2],
                            padded[:, 1:h + 1, 0:w]]).amax(0)  # the neighbours before a pixel in raster order
     median = maps.flatten(1).median(dim=1).values.view(-1, 1, 1)
-    keep = (maps == pooled) & (maps > earlier) & (maps >= median) & (maps > 0)
+    top = maps.flatten(1).amax(1).view(-1, 1, 1)
+    keep = (maps == pooled) & (maps > earlier) & (maps >= median) & (maps > 0) & (maps >= min_peak * top)
     m, y, x = keep.nonzero(as_tuple=True)
     xy = torch.stack([(x.float() + 0.5) * stride, (y.float() + 0.5) * stride], 1)
     return xy, torch.as_tensor(list(classes), dtype=torch.long)[m], maps[m, y, x]
@@ -84,16 +86,16 @@ def peak_bags(peaks_xy, peak_classes, boxes, objectness, foreground, top_k=10, p
     return bags
 
 
-def image_bags(maps, classes, stride, boxes, objectness, foreground, top_k=10, penalty=0.1):
+def image_bags(maps, classes, stride, boxes, objectness, foreground, top_k=10, penalty=0.1, min_peak=0.0):
     """
-    One image's MIL bags, concatenated: the peaks of its tagged classes' maps (:func:`find_peaks`) and the bag of
-    each (:func:`peak_bags`); peaks whose bag is empty are left out.
+    One image's MIL bags, concatenated: the peaks of its tagged classes' maps (:func:`find_peaks`, ``min_peak``)
+    and the bag of each (:func:`peak_bags`); peaks whose bag is empty are left out.
 
     Returns:
         dict: ``boxes`` (N, 4) and ``objectness`` (N,) of the bags' proposals in bag order (a proposal in two bags
         appears twice), ``bag_index`` (N,) long, ``bag_labels`` (B,) long classes, ``peaks`` (B, 2) x, y.
     """
-    xy, peak_classes, _ = find_peaks(maps, classes, stride)
+    xy, peak_classes, _ = find_peaks(maps, classes, stride, min_peak)
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
     objectness = torch.as_tensor(objectness, dtype=torch.float32).reshape(-1)
     bags = peak_bags(xy, peak_classes, boxes, objectness, foreground, top_k, penalty)

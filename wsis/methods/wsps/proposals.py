@@ -72,25 +72,24 @@ def _adjacent_pairs(labels):
     return np.unique(pairs, axis=0)
 
 
-def best_grouping_proposal(image, labels, box_mask):
+def region_hierarchy(image, labels):
     """
-    Hierarchically group superpixels (Selective Search, all four similarities) and return the region of the
-    hierarchy with the highest IoU with the box.
+    Selective Search's hierarchical grouping of superpixels (all four similarities: colour, texture, size, fill):
+    the most similar adjacent pair merges first, until no adjacent pair is left.
 
     Args:
         image (ndarray): (h, w, 3) uint8 image in the strategy's colour space.
         labels (ndarray): (h, w) int superpixel labels 0..n-1.
-        box_mask (ndarray): (h, w) bool, the box.
 
     Returns:
-        (ndarray[bool], float): (h, w) mask of the best region and its IoU with the box.
+        (ndarray, ndarray, list): for the R regions, the n superpixels then one per merge in merge order:
+        (R, 4) int boxes x0, y0, x1, y1 (exclusive), (R,) sizes in pixels, and each region's children (i, j), None
+        for a superpixel.
     """
     h, w = labels.shape
     n = int(labels.max()) + 1
     total = float(h * w)
-    box_area = float(box_mask.sum())
     size = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    inside = np.bincount(labels.ravel(), weights=box_mask.ravel().astype(np.float64), minlength=n)
     ys, xs = np.mgrid[:h, :w]
     flat = labels.ravel()
     bbox = np.stack([np.full(n, w), np.full(n, h), np.zeros(n), np.zeros(n)], 1).astype(np.int64)
@@ -102,7 +101,6 @@ def best_grouping_proposal(image, labels, box_mask):
 
     cap = 2 * n - 1  # regions: n superpixels, then one per merge
     size = np.concatenate([size, np.zeros(cap - n)])
-    inside = np.concatenate([inside, np.zeros(cap - n)])
     bbox = np.concatenate([bbox, np.zeros((cap - n, 4), np.int64)])
     colour = np.concatenate([colour, np.zeros((cap - n, colour.shape[1]))])
     texture = np.concatenate([texture, np.zeros((cap - n, texture.shape[1]))])
@@ -123,10 +121,6 @@ def best_grouping_proposal(image, labels, box_mask):
         neighbours[j].add(i)
         heap.append((-similarity(i, j), i, j))
     heapq.heapify(heap)
-
-    iou = inside[:n] / (box_area + size[:n] - inside[:n])
-    best = int(np.argmax(iou))
-    best_iou = float(iou[best])
     nxt = n
     while heap:
         _, i, j = heapq.heappop(heap)
@@ -134,7 +128,7 @@ def best_grouping_proposal(image, labels, box_mask):
             continue
         r = nxt
         nxt += 1
-        size[r], inside[r] = size[i] + size[j], inside[i] + inside[j]
+        size[r] = size[i] + size[j]
         bbox[r] = [min(bbox[i, 0], bbox[j, 0]), min(bbox[i, 1], bbox[j, 1]),
                    max(bbox[i, 2], bbox[j, 2]), max(bbox[i, 3], bbox[j, 3])]
         colour[r] = (size[i] * colour[i] + size[j] * colour[j]) / size[r]
@@ -148,10 +142,31 @@ def best_grouping_proposal(image, labels, box_mask):
                 neighbours[k].add(r)
                 neighbours[r].add(k)
                 heapq.heappush(heap, (-similarity(k, r), k, r))
-        v = inside[r] / (box_area + size[r] - inside[r])
-        if v > best_iou:
-            best, best_iou = r, float(v)
+    return bbox[:nxt], size[:nxt], children[:nxt]
 
+
+def best_grouping_proposal(image, labels, box_mask):
+    """
+    The region of the superpixels' hierarchy (:func:`region_hierarchy`) with the highest IoU with the box (the
+    first one in merge order on ties).
+
+    Args:
+        image (ndarray): (h, w, 3) uint8 image in the strategy's colour space.
+        labels (ndarray): (h, w) int superpixel labels 0..n-1.
+        box_mask (ndarray): (h, w) bool, the box.
+
+    Returns:
+        (ndarray[bool], float): (h, w) mask of the best region and its IoU with the box.
+    """
+    n = int(labels.max()) + 1
+    _, size, children = region_hierarchy(image, labels)
+    inside = np.zeros(len(size))
+    inside[:n] = np.bincount(labels.ravel(), weights=box_mask.ravel().astype(np.float64), minlength=n)
+    for r in range(n, len(size)):
+        i, j = children[r]
+        inside[r] = inside[i] + inside[j]
+    iou = inside / (float(box_mask.sum()) + size - inside)
+    best = int(np.argmax(iou))
     leaves, stack = [], [best]
     while stack:
         r = stack.pop()
@@ -159,7 +174,7 @@ def best_grouping_proposal(image, labels, box_mask):
             leaves.append(r)
         else:
             stack.extend(children[r])
-    return np.isin(labels, leaves), best_iou
+    return np.isin(labels, leaves), float(iou[best])
 
 
 def box_proposal(crop_bgr, box_mask, strategies=(("lab", 100), ("hsv", 100), ("rgb", 200)), sigma=0.8, min_size=20):

@@ -1,0 +1,78 @@
+"""
+CCGR's bags (the MIL branch's training data): the peaks of each image's tagged classes in its CAM cues
+(``tools/make_cues.py``), and for each peak the proposals that hold it and no other peak of its class, the 10 best by
+Eq. 4, written as a bag file (detectron2's proposal pickle + ``bag_index`` / ``bag_labels``) for
+``WSIS.CCGR.BAGS``.
+
+    python tools/make_ccgr_bags.py --json datasets/copy_paste_coco_tiny/annotations/instances_train.json \\
+        --images datasets/copy_paste_coco_tiny/train --cues output/bench_cam/copy_paste/cues_train_cam \\
+        --out output/ccgr/bags_copy_paste_train.pkl
+    python tools/make_ccgr_bags.py ... --proposals proposals.pkl --objectness proposals  # your proposals (MCG, ...)
+
+Without --proposals the boxes of the library's Selective-Search-style grouping of the whole image are used
+(wsis.methods.ccgr.proposals). Eq. 4's foreground O is the largest of the image's cue maps. Images without tags,
+cues or peaks get no bag (counted).
+"""
+import argparse
+import logging
+import os
+import pickle
+import sys
+
+import numpy as np
+
+from wsis.data.coco_weak import AnnotationError, load_coco_instances
+from wsis.data.cue_store import CueStore, CueStoreError
+from wsis.methods.ccgr.bag_job import make_bags
+from wsis.pseudo.job import setup_logging
+
+logger = logging.getLogger("wsis.make_ccgr_bags")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", required=True, help="COCO json of the images (tags: image_labels or annotations)")
+    p.add_argument("--images", required=True, help="image folder of --json")
+    p.add_argument("--cues", required=True, help="cue store of the images (tools/make_cues.py --out)")
+    p.add_argument("--out", required=True, help="the bag file to write (.pkl)")
+    p.add_argument("--proposals", default=None, help="detectron2 proposal pickle (ids, boxes, objectness_logits)")
+    p.add_argument("--objectness", choices=("none", "proposals"), default="none",
+                   help="B_S of Eq. 4: 0, or the proposals' scores (default: %(default)s)")
+    p.add_argument("--top-k", type=int, default=10, help="proposals per bag (default: %(default)s)")
+    p.add_argument("--penalty", type=float, default=0.1, help="Eq. 4's background weight (default: %(default)s)")
+    p.add_argument("--min-peak", type=float, default=0.5,
+                   help="a peak must reach this fraction of its map's max (default: %(default)s; 0: PRM's rule alone)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def read_proposals(path):
+    """image id → ((P, 4) XYXY boxes, (P,) scores) of a detectron2 proposal pickle (XYXY_ABS boxes)."""
+    with open(path, "rb") as f:
+        data = pickle.load(f)
+    data = {{"indexes": "ids", "scores": "objectness_logits"}.get(k, k): v for k, v in data.items()}
+    if data.get("bbox_mode", 0) != 0:
+        raise ValueError(f"{path}: proposal boxes must be XYXY_ABS (bbox_mode 0)")
+    return {i: (np.asarray(b, np.float32).reshape(-1, 4), np.asarray(s, np.float32).reshape(-1))
+            for i, b, s in zip(data["ids"], data["boxes"], data["objectness_logits"])}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging()
+    try:
+        dicts, _ = load_coco_instances(args.json, args.images, supervision="tag", on_bad="warn")
+        cues = CueStore(args.cues)
+        proposals = read_proposals(args.proposals) if args.proposals else None
+        done, skipped = make_bags(dicts, cues, args.out, proposals, args.top_k, args.penalty, args.objectness,
+                                  args.min_peak, workers=args.workers, progress=not args.no_progress)
+    except (ValueError, KeyError, FileNotFoundError, CueStoreError, AnnotationError) as e:
+        sys.exit(f"error: {e}")
+    n_bags = sum(len(b["bag_labels"]) for b in done.values())
+    n_props = sum(len(b["boxes"]) for b in done.values())
+    stats = {"images": len(dicts), "images_with_bags": len(done), "bags": n_bags, "skipped": len(skipped),
+             "proposals_per_bag": n_props / max(n_bags, 1)}
+    logger.info(f"{args.out}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                            for k, v in stats.items()))
+    return stats

@@ -1,0 +1,102 @@
+"""
+The job of ``tools/make_ccgr_bags.py``: the MIL branch's bags of every image (peaks of its tagged classes' cues, the
+proposals holding one peak each, Eq. 4), written as one bag file (:mod:`.bag_file`).
+"""
+import logging
+import multiprocessing as mp
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .bag_file import write_bag_file
+from .peaks import image_bags
+from .proposals import selective_search_boxes
+
+__all__ = ["make_bags", "cue_foreground"]
+
+logger = logging.getLogger(__name__)
+
+
+def cue_foreground(cams, shape):
+    """O of Eq. 4 from an image's cues: the largest of its (M, h, w) maps at each pixel, resized to ``shape``
+    (bilinear) and clipped to [0, 1]; 0 everywhere without maps."""
+    h, w = shape
+    if len(cams) == 0:
+        return np.zeros((h, w), np.float32)
+    top = np.asarray(cams, np.float32).max(0)
+    return np.clip(cv2.resize(top, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+
+
+class _Job:
+    def __init__(self, cues, proposals, top_k, penalty, objectness, min_peak):
+        self.cues, self.proposals = cues, proposals
+        self.top_k, self.penalty, self.objectness, self.min_peak = top_k, penalty, objectness, min_peak
+
+    def __call__(self, d):
+        where = f"{d.get('file_name')} (image id {d['image_id']})"
+        tags = set(d.get("image_labels", ()))
+        if d["image_id"] not in self.cues or not tags:
+            return d["image_id"], None, f"{where}: no cues or no tags"
+        classes, cams = self.cues[d["image_id"]]
+        keep = [i for i, c in enumerate(classes) if int(c) in tags]
+        stride = self.cues.entries[d["image_id"]]["stride"]
+        if self.proposals is not None:
+            if d["image_id"] not in self.proposals:
+                return d["image_id"], None, f"{where}: no proposals"
+            boxes, scores = self.proposals[d["image_id"]]
+        else:
+            image = cv2.imread(d["file_name"], cv2.IMREAD_COLOR)
+            if image is None:
+                return d["image_id"], None, f"{where}: cannot read the image"
+            boxes, scores = selective_search_boxes(image)
+        objectness = scores if self.objectness == "proposals" else np.zeros(len(boxes), np.float32)
+        fg = cue_foreground(cams, (d["height"], d["width"]))
+        bags = image_bags(torch.from_numpy(np.asarray(cams)[keep]), [int(classes[i]) for i in keep], stride,
+                          torch.as_tensor(np.asarray(boxes, np.float32)), torch.as_tensor(objectness),
+                          torch.from_numpy(fg), self.top_k, self.penalty, self.min_peak)
+        return d["image_id"], bags, None
+
+
+def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0.1, objectness="none", min_peak=0.5,
+              workers=1, progress=True):
+    """
+    Args:
+        dataset_dicts (list[dict]): images with ``image_labels`` (tags).
+        cues (CueStore): their class response maps (CAM cues: ``tools/make_cues.py``).
+        out_file (str): the bag file to write (atomically).
+        proposals (dict or None): image id → ((P, 4) XYXY boxes, (P,) scores), e.g. a detectron2 proposal pickle;
+            None: whole-image Selective-Search-style boxes (:func:`~.proposals.selective_search_boxes`).
+        top_k, penalty: Eq. 4's bag size and background weight.
+        objectness (str): B_S of Eq. 4: "none" (0: the grouping has no learned objectness, so the ranking is the
+            background term alone) or "proposals" (the proposals' scores: a detectron2 file's objectness logits, or
+            the grouping's fill).
+        min_peak (float): a peak must reach this fraction of its class map's maximum (wsis's; PRM's rule alone
+            finds about 20 peaks an image in from-scratch CAMs of the copy-paste set, which has 1.8 objects).
+
+    Returns:
+        (dict, list): image id → bags (images with at least one bag), and the skipped (image id, reason).
+    """
+    if objectness not in ("none", "proposals"):
+        raise ValueError(f"objectness must be 'none' or 'proposals', got {objectness!r}")
+    job = _Job(cues, proposals, top_k, penalty, objectness, min_peak)
+    done, skipped = {}, []
+    bar = tqdm(total=len(dataset_dicts), desc="ccgr bags", unit="img", disable=not progress)
+
+    def collect(results):
+        for image_id, bags, reason in results:
+            if reason:
+                skipped.append((image_id, reason))
+            elif len(bags["bag_labels"]):
+                done[image_id] = bags
+            bar.update()
+
+    if workers > 1 and len(dataset_dicts) > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            collect(pool.imap(job, dataset_dicts, chunksize=8))
+    else:
+        collect(map(job, dataset_dicts))
+    bar.close()
+    write_bag_file(out_file, done)
+    return done, skipped
