@@ -68,7 +68,8 @@ def true_maps(dicts, rows):
     return torch.from_numpy(np.stack(out))
 
 
-def dsrg_maps(dicts, rows, weights):
+def dsrg_probs(dicts, indices, weights):
+    """image index → (K + 1, H, W) softmax of the DSRG head (background first)."""
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
@@ -83,16 +84,41 @@ def dsrg_maps(dicts, rows, weights):
     model = build_model(cfg).eval()
     DetectionCheckpointer(model).load(weights)
     probs = {}
-    for k in sorted({k for k, _, _, _ in rows}):
+    for k in sorted(set(indices)):
         image = cv2.imread(dicts[k]["file_name"], cv2.IMREAD_COLOR)
         probs[k] = semantic_probs(model, cfg, image if cfg.INPUT.FORMAT == "BGR" else image[:, :, ::-1])
+    return probs
+
+
+def dsrg_maps(probs, rows):
     return torch.from_numpy(np.stack([probs[k][c + 1] for k, c, _, _ in rows]).astype(np.float32))
+
+
+def pseudo_label_apr(dicts, rows, scores, boxes, probs):
+    """AP^r@0.25 / 0.5 of the boxes ∩ the DSRG head's arg max class (wsis.methods.ccgr.instances.box_masks)
+    against the true masks of the images."""
+    from wsis.evaluation.ap_r import InstanceAPAccumulator
+    from wsis.methods.ccgr.instances import box_masks
+
+    acc = InstanceAPAccumulator(5, iou_thresholds=(0.25, 0.5))
+    for k in sorted({r[0] for r in rows}):
+        mine = [i for i, r in enumerate(rows) if r[0] == k]
+        labels = probs[k].argmax(0)
+        masks = box_masks(labels, boxes[mine].numpy(), [rows[i][1] + 1 for i in mine])
+        preds = [{"category_id": rows[i][1], "score": float(scores[i]), "segmentation": m}
+                 for i, m in zip(mine, masks)]
+        d = dicts[k]
+        gts = [{"category_id": a["category_id"], "segmentation": a["segmentation"], "iscrowd": a.get("iscrowd", 0)}
+               for a in d["annotations"]]
+        acc.add(preds, gts, image_size=(d["height"], d["width"]))
+    res = acc.summarize()
+    return res["AP^r@0.25"], res["AP^r@0.5"]
 
 
 def mil_rows(dicts, config, weights, bag_file):
     """(image index, class, best true box of its class, MIL box) of every bag: the MIL branch's box of each bag
     (WSDDNBagROIHeads at test) and the true box of the same class it overlaps most (zeros when the class has none
-    in the image); and, per true instance, the best IoU of a MIL box of its class."""
+    in the image); per true instance, the best IoU of a MIL box of its class; and each bag's score."""
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
@@ -108,7 +134,7 @@ def mil_rows(dicts, config, weights, bag_file):
     model = build_model(cfg).eval()
     DetectionCheckpointer(model).load(weights)
     mapper = CCGRBagMapper(cfg, is_train=False)
-    rows, recall = [], []
+    rows, recall, scores = [], [], []
     for k, d in enumerate(attach_bags(dicts, read_bag_file(bag_file))):
         if "bags" not in d:
             continue
@@ -117,6 +143,7 @@ def mil_rows(dicts, config, weights, bag_file):
         gts = [(a["category_id"], np.asarray(annotation_box(a, d["file_name"]), np.float64))
                for a in d["annotations"] if not a.get("iscrowd", 0)]
         mine = inst.pred_boxes.tensor
+        scores += inst.scores.tolist()
         for box, c in zip(mine, inst.pred_classes.tolist()):
             same = [g for cc, g in gts if cc == c]
             if same:
@@ -128,7 +155,7 @@ def mil_rows(dicts, config, weights, bag_file):
             own = mine[inst.pred_classes == c]
             recall.append(float(box_iou(own, torch.tensor(g, dtype=torch.float32)[None].expand(len(own), 4)).max())
                           if len(own) else 0.0)
-    return rows, float(np.mean(recall))
+    return rows, float(np.mean(recall)), scores
 
 
 def evaluate(name, maps, rows, params):
@@ -159,21 +186,31 @@ def main():
     print("|---|" + "---|" * len(STEPS))
     maps = true_maps(dicts, rows)
     evaluate("true maps, blurred σ 2", maps, rows, params)
-    if os.path.isfile(args.weights):
-        evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(dicts, rows, args.weights), rows, params)
+    mil = os.path.join(REPO, "output", "ccgr", "mil_R18_scratch_copy_paste", "model_final.pth")
+    have_dsrg = os.path.isfile(args.weights)
+    if have_dsrg:
+        probs = dsrg_probs(dicts, [r[0] for r in rows], args.weights)
+        evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(probs, rows), rows, params)
     else:
         print(f"(no DSRG head at {args.weights}: run benchmarks/bench_dsrg.py first)")
-    mil = os.path.join(REPO, "output", "ccgr", "mil_R18_scratch_copy_paste", "model_final.pth")
-    if os.path.isfile(mil) and os.path.isfile(args.weights):
+    if os.path.isfile(mil) and have_dsrg:
         config = os.path.join(REPO, "projects", "CCGR", "configs", "mil_R18_scratch_copy_paste.yaml")
         bag_file = os.path.join(REPO, "output", "ccgr", "bags_copy_paste_train.pkl")
-        mil_boxes, recall = mil_rows(dicts, config, mil, bag_file)
+        mil_boxes, recall, scores = mil_rows(dicts, config, mil, bag_file)
         print(f"\nfrom the MIL boxes ({len(mil_boxes)} bags; each against the true box of its class it overlaps "
               f"most; per true instance, the best MIL box of its class has mean IoU {recall:.3f}):")
         print("| score maps | " + " | ".join(f"{s} steps" for s in STEPS) + " |")
         print("|---|" + "---|" * len(STEPS))
         evaluate("true maps, blurred σ 2", true_maps(dicts, mil_boxes), mil_boxes, params)
-        evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(dicts, mil_boxes, args.weights), mil_boxes, params)
+        probs.update(dsrg_probs(dicts, [r[0] for r in mil_boxes if r[0] not in probs], args.weights))
+        maps = dsrg_maps(probs, mil_boxes)
+        evaluate("DSRG head (copy-paste, CAM seeds)", maps, mil_boxes, params)
+        start = torch.tensor(np.stack([r[3] for r in mil_boxes]), dtype=torch.float32)
+        refined = refine_boxes(maps, start, CCGRParams(step_size=args.step_size))
+        before = pseudo_label_apr(dicts, mil_boxes, scores, start, probs)
+        after = pseudo_label_apr(dicts, mil_boxes, scores, refined, probs)
+        print(f"pseudo instance labels (box ∩ the DSRG head's class), AP^r@0.25 / 0.5: MIL boxes {before[0]:.1f} / "
+              f"{before[1]:.1f}, CCGR-refined (200 steps) {after[0]:.1f} / {after[1]:.1f}")
     else:
         print(f"(no MIL model at {mil}: train projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml first)")
     start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)

@@ -2,6 +2,8 @@
 peak bags ranked by Eq. 4, and WSDDN's bag scores and loss."""
 import math
 
+import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -151,3 +153,20 @@ def test_wsddn_empty_and_bad_inputs():
         wsddn_bag_scores(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), 1)
     with pytest.raises(ValueError, match="no proposal"):
         wsddn_bag_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([0]), torch.tensor([0, 1]))
+
+
+def test_box_masks_crop_the_class_and_give_overlaps_to_the_smaller_box():
+    from wsis.methods.ccgr.instances import box_masks
+
+    labels = np.zeros((8, 10), int)
+    labels[1:7, 1:9] = 3
+    labels[2:4, 2:4] = 5
+    masks = box_masks(labels, [[0, 0, 10, 8], [1, 1, 5, 5], [6, 0, 10, 8]], [3, 3, 5])
+    assert masks.shape == (3, 8, 10) and masks.sum(0).max() == 1
+    small = np.zeros((8, 10), bool)
+    small[1:5, 1:5] = labels[1:5, 1:5] == 3
+    assert (masks[1] == small).all()                      # the small box keeps its class-3 pixels
+    assert masks[0].sum() == (labels == 3).sum() - small.sum()
+    assert not masks[2].any()                            # no class-5 pixel in the third box
+    with pytest.raises(ValueError, match="2 boxes for 1 classes"):
+        box_masks(labels, [[0, 0, 1, 1], [0, 0, 2, 2]], [3])
