@@ -180,3 +180,21 @@ def test_panoptic_pseudo_labels_things_first_then_stuff():
         assemble_panoptic(np.ones((2, 4, 6), bool), [1, 2], None, stuff)
     with pytest.raises(ValueError, match="do not agree"):
         assemble_panoptic(masks, [1, 1], None, stuff[:3])
+
+
+def test_owner_at_output_in_chunks_equals_the_full_arg_max():
+    from wsis.methods.panoptic.segments import owner_at_output, resize_to_output
+
+    torch.manual_seed(0)
+    m = torch.rand(37, 6, 8)  # 37 labels on a padded 48 × 64 input at stride 8; the image is 45 × 60 of it
+    m[5] = m[9]               # a tie: the first label wins, as argmax
+    full = resize_to_output(m, (45, 60), (90, 120), 8)
+    assert full.shape == (37, 90, 120)
+    for chunk in (1, 4, 16, 64):
+        assert torch.equal(owner_at_output(m, (45, 60), (90, 120), 8, chunk=chunk), full.argmax(0))
+    assert owner_at_output(m[:0], (45, 60), (90, 120), 8) is None
+    # the image's grid cells only: a map that is 1 on the padding rows/columns never reaches the output
+    pad = torch.zeros(1, 6, 8)
+    pad[0, :, 7:] = 1.0
+    pad[0, 5:, :] = 1.0
+    assert resize_to_output(pad, (40, 56), (40, 56), 8).max() == 0.0

@@ -4,8 +4,6 @@ dynamically instantiated network: a semantic subnetwork gives Q, a detector give
 CRF (:class:`~wsis.methods.panoptic.instance_crf.InstanceCRF`) labels every pixel with one of them or with one of
 the dummy whole-image stuff detections; its output is non-overlapping by construction.
 """
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +18,7 @@ from wsis.core.meanfield import LocalCRFParams
 
 from .instance_crf import InstanceCRF, detection_labels
 from .losses import matched_instance_loss
-from .segments import panoptic_from_marginals
+from .segments import owner_at_output, panoptic_from_owner, resize_to_output
 
 __all__ = ["WSPSPanopticNetwork"]
 
@@ -167,25 +165,14 @@ class WSPSPanopticNetwork(nn.Module):
         results = []
         for i, (x, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
             out = (x.get("height", image_size[0]), x.get("width", image_size[1]))
-            m = _to_output(marginals[i], image_size, out, self.crf_stride)
-            q = _to_output(q_all[i], image_size, out, self.sem_seg_head.common_stride)
-            ids, info = panoptic_from_marginals(m, labels[i], q, min_area=self.min_area)
+            owner = owner_at_output(marginals[i], image_size, out, self.crf_stride)
+            q = resize_to_output(q_all[i], image_size, out, self.sem_seg_head.common_stride)
+            ids, info = panoptic_from_owner(owner, labels[i], q, self.min_area, out)
             for seg in info:
                 if seg["isthing"] and self.thing_score == "detection":
                     seg["score"] = float(labels[i].scores[seg["label"]])
             results.append({"panoptic_seg": (ids, info), "sem_seg": q, "instances": _thing_instances(ids, info, out)})
         return results
-
-
-def _to_output(x, image_size, out_size, stride):
-    """(L, h, w) maps on the padded input's grid at ``stride`` → (L, H, W) at the output size: the image's part
-    of the grid resized so that the input's ``image_size`` becomes ``out_size`` (bilinear)."""
-    ih, iw = image_size
-    oh, ow = out_size
-    cells = (min(math.ceil(ih / stride), x.shape[-2]), min(math.ceil(iw / stride), x.shape[-1]))
-    full = (max(oh, round(cells[0] * stride * oh / ih)), max(ow, round(cells[1] * stride * ow / iw)))
-    x = F.interpolate(x[None, :, :cells[0], :cells[1]], size=full, mode="bilinear", align_corners=False)[0]
-    return x[:, :oh, :ow]
 
 
 def _thing_instances(ids, info, out_size):
