@@ -19,6 +19,9 @@ from low CAM (BACKGROUND low_cam, BG_THRESHOLD) or a saliency folder (BACKGROUND
 Writes, under --out: ``<image_id>.png``, ``params.json`` (the cue store's provenance and the settings),
 ``metrics.json`` (pixel precision / recall, fraction ignored, mIoU, confident fg / bg precision and recall, when
 the json has masks) and ``skipped.json`` (if any). A killed run resumes; finished maps are kept.
+Large sets: ``--num-shards K --shard-index i`` makes shard i into the same --out folder (e.g. the tasks of an array
+job; each keeps its own skip report); ``metrics.json`` covers the maps done when a shard ends, so run once more
+without the two flags when all have ended (nothing is remade).
 """
 import argparse
 import logging
@@ -35,6 +38,7 @@ from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.methods.cam.label_job import LabelSettings, label_quality, make_semantic_labels
 from wsis.methods.dsrg.seeds import SeedSettings
 from wsis.pseudo.job import setup_logging
+from wsis.pseudo.label_folder import missing_maps, skip_report_name
 
 logger = logging.getLogger("wsis.make_semantic_labels")
 
@@ -47,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="label folder (default: output/labels/<cue folder name>_<labels>)")
     p.add_argument("--config-file", default="", metavar="FILE", help="yaml with WSIS.CAM keys merged first")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
+    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
+    p.add_argument("--shard-index", type=int, default=0, help="make only shard i, into the shared --out folder")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="WSIS.CAM / WSIS.DSRG overrides")
@@ -67,15 +73,18 @@ def main(argv=None):
         dicts, meta = load_coco_instances(args.json, args.images, supervision="mask", on_bad="warn")
         store = CueStore(args.cues)
         skipped = make_semantic_labels(store, dicts, out, settings, workers=args.workers,
-                                       progress=not args.no_progress, overwrite=args.overwrite)
+                                       progress=not args.no_progress, overwrite=args.overwrite,
+                                       num_shards=args.num_shards, shard_index=args.shard_index)
     except (ValueError, KeyError, AssertionError, FileNotFoundError, CueStoreError, AnnotationError) as e:
         sys.exit(f"error: {e}")
-    metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped)}
+    done = len(dicts) - len(missing_maps(out, dicts))  # every shard's, when sharded
+    metrics = {"num_images": done, "num_skipped": len(skipped)}
     if any("segmentation" in a for d in dicts for a in d["annotations"]):
         metrics.update(label_quality(out, dicts, meta["thing_classes"]))
         logger.info(f"labels vs true masks: mIoU {metrics['miou']:.3f}, precision {metrics['precision']:.3f}, "
                     f"recall {metrics['recall']:.3f}, ignored {metrics['fraction_ignored']:.3f}")
     atomic_write_json(metrics, os.path.join(out, "metrics.json"), indent=2)
     if skipped:
-        logger.warning(f"{len(skipped)} image(s) skipped, listed in {os.path.join(out, 'skipped.json')}")
+        logger.warning(f"{len(skipped)} image(s) skipped, listed in "
+                       f"{os.path.join(out, skip_report_name(args.num_shards, args.shard_index))}")
     return metrics

@@ -63,6 +63,21 @@ def test_labels_resume_and_refuse_other_settings(cue_set, tmp_path):
     assert set(np.unique(cv2.imread(os.path.join(out, "1.png"), cv2.IMREAD_UNCHANGED))) == {0, 2}
 
 
+def test_shards_into_one_folder_equal_a_single_run(cue_set, tmp_path):
+    dicts, store = cue_set
+    settings = LabelSettings(crf=False)
+    make_semantic_labels(store, dicts, str(tmp_path / "single"), settings, progress=False)
+    for i in (1, 0):  # image ids 1 and 3 are shard 0 of 2, image 2 shard 1
+        make_semantic_labels(store, dicts, str(tmp_path / "sharded"), settings, progress=False, num_shards=2,
+                             shard_index=i)
+        if i == 1:
+            assert sorted(os.listdir(tmp_path / "sharded")) == ["2.png", "params.json"]
+    assert _files(str(tmp_path / "single")) == _files(str(tmp_path / "sharded"))
+    with pytest.raises(ValueError, match="--shard-index must be in"):
+        make_semantic_labels(store, dicts, str(tmp_path / "sharded"), settings, progress=False, num_shards=2,
+                             shard_index=2)
+
+
 def test_bad_images_are_counted_not_fatal(cue_set, tmp_path):
     dicts, store = cue_set
     dicts = [dict(d) for d in dicts] + [{"image_id": 9, "file_name": "nowhere.png", "height": 32, "width": 32,

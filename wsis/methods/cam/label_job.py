@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from wsis.data.semantic_labels import semantic_ground_truth, write_label_png
 from wsis.evaluation.localization import ConfidentAreaAccumulator
-from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
+from wsis.pseudo.label_folder import claim_label_folder, missing_maps, skip_report_name, write_skip_report
+from wsis.pseudo.shards import shard_dicts
 
 from .labels import IRNET_LABEL_CRF, irnet_confident_labels, wsps_labels
 from .localization import upsample_cams
@@ -100,7 +101,7 @@ def _one(item):
 
 
 def make_semantic_labels(store, dataset_dicts, out_dir, settings=LabelSettings(), workers=1, progress=True,
-                         overwrite=False):
+                         overwrite=False, num_shards=1, shard_index=0):
     """
     Write the label map of every image of ``dataset_dicts`` that has cues in ``store`` into ``out_dir``.
 
@@ -111,10 +112,13 @@ def make_semantic_labels(store, dataset_dicts, out_dir, settings=LabelSettings()
         store (wsis.data.cue_store.CueStore): the cues.
         settings: the rule, any object with ``label(image, classes, cams, stride, image_id)`` → (H, W) uint8 and
             ``to_dict()`` (:class:`LabelSettings`; DSRG's seeds, :class:`wsis.methods.dsrg.seeds.SeedSettings`).
+        num_shards, shard_index: make only this shard's images (:func:`wsis.pseudo.shards.shard_dicts`) into the
+            shared folder, e.g. one task of an array job; each shard keeps its own skip report.
 
     Returns:
         list[tuple]: ``(image_id, reason)`` of every skipped image (no cues, unreadable image).
     """
+    dataset_dicts = shard_dicts(dataset_dicts, num_shards, shard_index)
     params = {"cues": store.provenance, "cue_dir": os.path.abspath(store.out_dir), "labels": settings.to_dict()}
     claim_label_folder(out_dir, params, overwrite, holds="labels made with other cues or settings")
     skipped = [(d["image_id"], f"{d.get('file_name')}: no cues in {store.out_dir}") for d in dataset_dicts
@@ -141,7 +145,7 @@ def make_semantic_labels(store, dataset_dicts, out_dir, settings=LabelSettings()
         if pool is not None:
             pool.terminate()
             pool.join()
-    write_skip_report(out_dir, skipped)
+    write_skip_report(out_dir, skipped, skip_report_name(num_shards, shard_index))
     return sorted(skipped)
 
 
