@@ -110,6 +110,14 @@ def test_dsrg_trains_with_growing_and_is_evaluated(seeds, tmp_path):
     os.remove(out / "1.png")
     make_dsrg_labels.main(args)
     assert open(out / "1.png", "rb").read() == first
+    # two shards into one folder, then the metrics of a last run: the single run's files
+    sharded = [a if a != str(out) else str(tmp_path / "sharded") for a in args]
+    for i in (0, 1):
+        make_dsrg_labels.main(sharded[:-2] + ["--num-shards", "2", "--shard-index", str(i)] + sharded[-2:])
+    assert make_dsrg_labels.main(sharded) == metrics
+    for d in DatasetCatalog.get("cam_test_tag"):
+        name = f"{d['image_id']}.png"
+        assert open(out / name, "rb").read() == open(tmp_path / "sharded" / name, "rb").read()
     # the grown labels: every seed kept, unlabelled pixels stay 255
     grown = tmp_path / "grown"
     make_dsrg_labels.main(["--config-file", str(cfg_file), "--json", json_file, "--images", images, "--out", str(grown),

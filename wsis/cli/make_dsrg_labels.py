@@ -9,8 +9,10 @@ image's tags, refined by DenseCRF, as ``<out>/<image_id>.png`` (0 background, cl
         MODEL.WEIGHTS output/dsrg_R18_scratch_copy_paste/model_final.pth
 
 ``--grown-from SEEDS`` writes the seeds grown on the model's (tag-restricted, CRF-refined) probabilities instead
-(DSRG §3.3 at full resolution: how far growing takes the seeds). Writes ``params.json`` (checkpoint and its sha256, settings), ``metrics.json`` and ``skipped.json`` (if any). A
-killed run resumes; finished maps are kept.
+(DSRG §3.3 at full resolution: how far growing takes the seeds). Writes ``params.json`` (checkpoint and its
+sha256, settings), ``metrics.json`` and ``skipped.json`` (if any). A killed run resumes; finished maps are kept.
+``--num-shards K --shard-index i`` labels shard i into the same --out folder (one task per node or GPU); a last run
+without the two flags writes the metrics of all (nothing is remade).
 """
 import argparse
 import logging
@@ -23,6 +25,7 @@ from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.methods.cam.label_job import label_quality
 from wsis.pseudo.job import setup_logging
+from wsis.pseudo.label_folder import missing_maps
 
 logger = logging.getLogger("wsis.make_dsrg_labels")
 
@@ -37,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--grown-from", default=None, metavar="SEEDS",
                    help="write the seeds of this folder grown on the model's probabilities (MODEL.DSRG.GROWING and "
                         "thresholds) instead of the final labels; unlabelled pixels stay 255")
+    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
+    p.add_argument("--shard-index", type=int, default=0, help="label only shard i, into the shared --out folder")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="config overrides (MODEL.WEIGHTS ...)")
@@ -64,10 +69,11 @@ def main(argv=None):
         DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
         skipped = make_final_labels(cfg, model, dicts, args.out, cfg.MODEL.WEIGHTS, crf=not args.no_crf,
                                     progress=not args.no_progress, overwrite=args.overwrite,
-                                    seeds_dir=args.grown_from)
+                                    seeds_dir=args.grown_from, num_shards=args.num_shards,
+                                    shard_index=args.shard_index)
     except (ValueError, KeyError, AssertionError, FileNotFoundError, AnnotationError) as e:
         sys.exit(f"error: {e}")
-    metrics = {"num_images": len(dicts) - len(skipped), "num_skipped": len(skipped)}
+    metrics = {"num_images": len(dicts) - len(missing_maps(args.out, dicts)), "num_skipped": len(skipped)}
     if any("segmentation" in a for d in dicts for a in d["annotations"]):
         metrics.update(label_quality(args.out, dicts, meta["thing_classes"]))
         logger.info(f"final labels vs true masks: mIoU {metrics['miou']:.3f}, precision {metrics['precision']:.3f}")

@@ -18,7 +18,8 @@ from detectron2.data import transforms as T
 from wsis.core.crf import DenseCRFParams
 from wsis.core.semantic import write_label_png
 from wsis.data.pseudo_store.format import source_hash_of_file
-from wsis.pseudo.label_folder import claim_label_folder, missing_maps, write_skip_report
+from wsis.pseudo.label_folder import claim_label_folder, missing_maps, skip_report_name, write_skip_report
+from wsis.pseudo.shards import shard_dicts
 
 from .labels import final_label_map, grown_label_map
 
@@ -38,7 +39,7 @@ def semantic_probs(model, cfg, image):
 
 
 def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, progress=True, overwrite=False,
-                      seeds_dir=None):
+                      seeds_dir=None, num_shards=1, shard_index=0):
     """
     Args:
         cfg: the model's config. model: the trained ``DSRGSemanticSegmentor`` (any SemanticSegmentor works).
@@ -47,6 +48,8 @@ def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, pro
         crf (bool): DenseCRF (DeepLab's parameters) on each image's restricted probabilities.
         seeds_dir (str or None): write the *grown* labels instead: each image's seed map (``<seeds_dir>/<id>.png``)
             grown on those probabilities with ``MODEL.DSRG``'s variant and thresholds (255 stays unlabelled).
+        num_shards, shard_index: label only this shard's images (:func:`wsis.pseudo.shards.shard_dicts`) into the
+            shared folder; each shard keeps its own skip report.
 
     Returns:
         list[tuple]: ``(image_id, reason)`` of every skipped image.
@@ -62,7 +65,7 @@ def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, pro
     claim_label_folder(out_dir, params, overwrite, holds="labels of another checkpoint or settings")
     model.eval()
     skipped = []
-    todo = missing_maps(out_dir, dataset_dicts)
+    todo = missing_maps(out_dir, shard_dicts(dataset_dicts, num_shards, shard_index))
     for d in tqdm(todo, desc="DSRG final labels", unit="img", disable=not progress):
         try:
             image = utils.read_image(d["file_name"], format=cfg.INPUT.FORMAT)
@@ -88,5 +91,5 @@ def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, pro
             label = grown_label_map(probs, seeds, d.get("image_labels", []), rgb, fg_threshold=m.FG_THRESHOLD,
                                     bg_threshold=m.BG_THRESHOLD, variant=m.GROWING)
         write_label_png(label, os.path.join(out_dir, f"{d['image_id']}.png"))
-    write_skip_report(out_dir, skipped)
+    write_skip_report(out_dir, skipped, skip_report_name(num_shards, shard_index))
     return sorted(skipped)
