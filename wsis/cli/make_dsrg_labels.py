@@ -24,7 +24,7 @@ from wsis.core.config import add_overrides_argument, parse_args_with_overrides
 from wsis.core.io import atomic_write_json
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.methods.cam.label_job import label_quality
-from wsis.pseudo.job import setup_logging
+from wsis.pseudo.job import add_shard_arguments, setup_logging
 from wsis.pseudo.label_folder import missing_maps
 
 logger = logging.getLogger("wsis.make_dsrg_labels")
@@ -40,8 +40,7 @@ def parse_args(argv=None):
     p.add_argument("--grown-from", default=None, metavar="SEEDS",
                    help="write the seeds of this folder grown on the model's probabilities (MODEL.DSRG.GROWING and "
                         "thresholds) instead of the final labels; unlabelled pixels stay 255")
-    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
-    p.add_argument("--shard-index", type=int, default=0, help="label only shard i, into the shared --out folder")
+    add_shard_arguments(p, "label")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="config overrides (MODEL.WEIGHTS ...)")

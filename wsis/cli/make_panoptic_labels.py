@@ -39,7 +39,7 @@ from wsis.methods.panoptic.label_job import QUALITY_KEYS as KEYS
 from wsis.methods.panoptic.label_job import label_quality, make_panoptic_labels
 from wsis.methods.panoptic.pseudo_labels import panoptic_categories
 from wsis.methods.wsps.generator import WSPSGenerator
-from wsis.pseudo.job import setup_logging
+from wsis.pseudo.job import add_shard_arguments, setup_logging
 from wsis.pseudo.label_folder import missing_maps, skip_report_name
 
 logger = logging.getLogger("wsis.make_panoptic_labels")
@@ -57,8 +57,7 @@ def parse_args(argv=None):
                    help="semi-supervised (WSPS §4): a seeded fraction of the images keeps its true panoptic labels")
     p.add_argument("--seed", type=int, default=0, help="the seed of --full-fraction's choice (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
-    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
-    p.add_argument("--shard-index", type=int, default=0, help="make only shard i, into the shared --out folder")
+    add_shard_arguments(p)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="WSIS.PSEUDO.WSPS overrides")

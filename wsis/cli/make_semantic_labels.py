@@ -37,7 +37,7 @@ from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStore, CueStoreError
 from wsis.methods.cam.label_job import LabelSettings, label_quality, make_semantic_labels
 from wsis.methods.dsrg.seeds import SeedSettings
-from wsis.pseudo.job import setup_logging
+from wsis.pseudo.job import add_shard_arguments, setup_logging
 from wsis.pseudo.label_folder import missing_maps, skip_report_name
 
 logger = logging.getLogger("wsis.make_semantic_labels")
@@ -51,8 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="label folder (default: output/labels/<cue folder name>_<labels>)")
     p.add_argument("--config-file", default="", metavar="FILE", help="yaml with WSIS.CAM keys merged first")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
-    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
-    p.add_argument("--shard-index", type=int, default=0, help="make only shard i, into the shared --out folder")
+    add_shard_arguments(p)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_overrides_argument(p, help="WSIS.CAM / WSIS.DSRG overrides")

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 
-from wsis.pseudo.job import add_launch_arguments
+from wsis.pseudo.job import add_launch_arguments, add_shard_arguments, launch_job
 
 
 def parse_args(argv=None):
@@ -30,8 +30,7 @@ def parse_args(argv=None):
     p.add_argument("--json", required=True, help="COCO json of the training images (categories with isthing)")
     p.add_argument("--images", required=True, help="image folder of --json")
     p.add_argument("--out", required=True, help="the next round's label folder")
-    p.add_argument("--num-shards", type=int, default=1, help="split the images into K shards (default: %(default)s)")
-    p.add_argument("--shard-index", type=int, default=0, help="label only shard i, into the shared --out folder")
+    add_shard_arguments(p, "label")
     p.add_argument("--overwrite", action="store_true", help="replace a folder made with other weights")
     p.add_argument("--no-progress", action="store_true")
     add_launch_arguments(p)
@@ -100,8 +99,6 @@ def run(args):
 
 
 def main(argv=None):
-    from wsis.pseudo.job import launch_job
-
     args = parse_args(argv)
     weights = config(args).MODEL.WEIGHTS
     if not os.path.isfile(weights):

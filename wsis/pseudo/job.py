@@ -50,6 +50,14 @@ def add_launch_arguments(parser):
     d.add_argument("--dist-url", default="auto", help="torch.distributed init URL (default: a free local port)")
 
 
+def add_shard_arguments(parser, verb="make"):
+    """``--num-shards K --shard-index i`` of a command whose shards write into one shared ``--out`` folder."""
+    parser.add_argument("--num-shards", type=int, default=1,
+                        help="split the images into K shards (default: %(default)s)")
+    parser.add_argument("--shard-index", type=int, default=0,
+                        help=f"{verb} only shard i, into the shared --out folder")
+
+
 def launch_job(run, args):
     """``run(args)`` in this process, or in one process per device under detectron2's ``launch`` when
     ``args.num_gpus * args.num_machines > 1`` (:func:`add_launch_arguments`; not together with ``--num-shards``)."""

@@ -3,10 +3,11 @@ The MIL branch's bags on disk: detectron2's precomputed-proposal pickle (``ids``
 ``bbox_mode``; readable by ``DATASETS.PROPOSAL_FILES_TRAIN``) with two more per-image lists, ``bag_index`` (the bag
 of each proposal) and ``bag_labels`` (the class of each bag). A proposal of two bags is listed twice.
 """
-import os
 import pickle
 
 import numpy as np
+
+from wsis.core.io import atomic_open
 
 __all__ = ["write_bag_file", "read_bag_file", "attach_bags", "XYXY_ABS"]
 
@@ -33,11 +34,8 @@ def write_bag_file(path, bags_by_image):
         data["objectness_logits"].append(np.asarray(b["objectness"], np.float32).reshape(n))
         data["bag_index"].append(np.asarray(b["bag_index"], np.int64).reshape(n))
         data["bag_labels"].append(np.asarray(b["bag_labels"], np.int64).reshape(-1))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         pickle.dump(data, f)
-    os.replace(tmp, path)
 
 
 def read_bag_file(path):

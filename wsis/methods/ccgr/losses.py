@@ -3,7 +3,23 @@
 clamped, and a binary cross-entropy per class against the bag's label; the bags' losses are summed."""
 import torch
 
-__all__ = ["wsddn_bag_scores", "wsddn_bag_loss"]
+__all__ = ["wsddn_contributions", "wsddn_bag_scores", "wsddn_bag_loss"]
+
+
+def wsddn_contributions(cls_logits, det_logits, bag_index, num_bags):
+    """
+    Each proposal's part of its bag's score: softmax_c(x^cls) ⊙ softmax_{r ∈ B}(x^det), (N, C) (arguments as
+    :func:`wsddn_bag_scores`; the detection softmax runs over the proposals of each bag, per class).
+    """
+    if cls_logits.shape != det_logits.shape or cls_logits.dim() != 2 or len(bag_index) != len(cls_logits):
+        raise ValueError(f"cls {tuple(cls_logits.shape)}, det {tuple(det_logits.shape)} and {len(bag_index)} bag "
+                         "indices do not agree")
+    c = cls_logits.shape[1]
+    index = bag_index.view(-1, 1).expand(-1, c)
+    peak = det_logits.new_full((num_bags, c), float("-inf")).scatter_reduce(0, index, det_logits, "amax")
+    e = torch.exp(det_logits - peak.detach()[bag_index])
+    det = e / det_logits.new_zeros((num_bags, c)).index_add(0, bag_index, e)[bag_index]
+    return cls_logits.softmax(1) * det
 
 
 def wsddn_bag_scores(cls_logits, det_logits, bag_index, num_bags, eps=1e-10):
@@ -16,15 +32,8 @@ def wsddn_bag_scores(cls_logits, det_logits, bag_index, num_bags, eps=1e-10):
         Tensor: (num_bags, C) φ_B = Σ_{r ∈ B} softmax_c(x^cls)_r ⊙ softmax_{r ∈ B}(x^det)_r, clamped to
         [e, 1 − e] with e = max(eps, the dtype's machine epsilon): WSDDN's 1e-10, which float32 cannot hold below 1.
     """
-    if cls_logits.shape != det_logits.shape or cls_logits.dim() != 2 or len(bag_index) != len(cls_logits):
-        raise ValueError(f"cls {tuple(cls_logits.shape)}, det {tuple(det_logits.shape)} and {len(bag_index)} bag "
-                         "indices do not agree")
-    c = cls_logits.shape[1]
-    index = bag_index.view(-1, 1).expand(-1, c)
-    peak = det_logits.new_full((num_bags, c), float("-inf")).scatter_reduce(0, index, det_logits, "amax")
-    e = torch.exp(det_logits - peak.detach()[bag_index])
-    det = e / det_logits.new_zeros((num_bags, c)).index_add(0, bag_index, e)[bag_index]
-    scores = det_logits.new_zeros((num_bags, c)).index_add(0, bag_index, cls_logits.softmax(1) * det)
+    share = wsddn_contributions(cls_logits, det_logits, bag_index, num_bags)
+    scores = share.new_zeros((num_bags, share.shape[1])).index_add(0, bag_index, share)
     e = max(eps, torch.finfo(scores.dtype).eps)
     return scores.clamp(e, 1 - e)
 

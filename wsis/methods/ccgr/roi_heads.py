@@ -12,7 +12,7 @@ from detectron2.modeling.poolers import ROIPooler
 from detectron2.modeling.roi_heads.box_head import build_box_head
 from detectron2.structures import Boxes, Instances
 
-from .losses import wsddn_bag_loss, wsddn_bag_scores
+from .losses import wsddn_bag_loss, wsddn_bag_scores, wsddn_contributions
 
 __all__ = ["WSDDNBagROIHeads"]
 
@@ -71,9 +71,7 @@ class WSDDNBagROIHeads(nn.Module):
         boxes, scores = cls.new_zeros((len(labels), 4)), cls.new_zeros(len(labels))
         if len(labels):
             phi = wsddn_bag_scores(cls, det, p.bag_index, len(labels))  # (B, C)
-            e = torch.exp(det - det.max(0, keepdim=True).values)
-            per_bag = torch.zeros_like(phi).index_add(0, p.bag_index, e)
-            share = cls.softmax(1) * e / per_bag[p.bag_index]  # each proposal's part of φ_B
+            share = wsddn_contributions(cls, det, p.bag_index, len(labels))  # each proposal's part of φ_B
             contribution = share.gather(1, labels[p.bag_index].view(-1, 1)).flatten()
             for b in range(len(labels)):
                 members = torch.nonzero(p.bag_index == b).flatten()

@@ -46,6 +46,7 @@ def refine_panoptic_label(ids, segments, boxes, box_classes, tags, isthing):
         region = inside.setdefault(int(c), np.zeros((h, w), bool))
         region[y0:y1, x0:x1] = True
     out = np.full((h, w), VOID_ID, np.int32)
+    nowhere = np.zeros((h, w), bool)
     kept = []
     for s in segments:
         c = int(s["category_id"])
@@ -53,7 +54,7 @@ def refine_panoptic_label(ids, segments, boxes, box_classes, tags, isthing):
             raise ValueError(f"segment {s['id']}: class {c} is neither a thing nor a stuff class")
         mask = ids == s["id"]
         if isthing[c]:
-            mask &= inside.get(c, np.zeros((h, w), bool))
+            mask &= inside.get(c, nowhere)
         elif c not in tags:
             continue
         if mask.any():
