@@ -76,7 +76,7 @@ def dsrg_probs(dicts, indices, weights):
 
     import wsis.modeling  # noqa: F401
     from wsis.config import add_wsis_config
-    from wsis.methods.dsrg.final_labels import semantic_probs
+    from wsis.pseudo.network import semantic_probs
 
     cfg = add_wsis_config(get_cfg())
     cfg.merge_from_file(os.path.join(os.path.dirname(weights), "config.yaml"))

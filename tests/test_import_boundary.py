@@ -32,6 +32,7 @@ GLUE = {
     "wsis.methods.panoptic.meta_arch", "wsis.methods.panoptic.psp_head", "wsis.methods.panoptic.mapper",
     "wsis.methods.panoptic.loaders", "wsis.methods.panoptic.round_job",
     "wsis.methods.ccgr.roi_heads", "wsis.methods.ccgr.mapper", "wsis.methods.ccgr.loaders",
+    "wsis.cli.train_net",
 }
 #: Pure at import, detectron2 only inside a function that runs in a detectron2 setting.
 LAZY_GLUE = {
@@ -43,6 +44,8 @@ LAZY_GLUE = {
     "wsis.cli.make_dsrg_labels",  # detectron2's get_cfg, build_model and checkpointer
     "wsis.cli.make_saliency",  # detectron2's get_cfg (the BoxCaseg model's config)
     "wsis.cli.wsps_panoptic_round",  # detectron2's config, model, checkpointer and launch
+    "wsis.cli.infer_train_set",  # detectron2's config, checkpointer and inference_on_dataset
+    "wsis.cli.ccgr_iteration",  # detectron2's catalogs and logger (the stages are other commands)
     "wsis.checkpoint.path_handler",  # the wsis:// handler also goes on detectron2's PathManager, where installed
     "wsis.model_zoo",  # get_config / get build detectron2 configs and models
 }

@@ -8,21 +8,28 @@ Eq. 4, written as a bag file (detectron2's proposal pickle + ``bag_index`` / ``b
         --images datasets/copy_paste_coco_tiny/train --cues output/bench_cam/copy_paste/cues_train_cam \\
         --out output/ccgr/bags_copy_paste_train.pkl
     python tools/make_ccgr_bags.py ... --proposals proposals.pkl --objectness proposals  # your proposals (MCG, ...)
+    python tools/make_ccgr_bags.py ... --save-proposals proposals.pkl   # keep the grouping's for later iterations
+
+Later iterations ("the bounding boxes from the IS branch are used as the bags"): --predictions instead of --cues, the
+instance branch's predictions on the images (tools/infer_train_set.py); each box scoring ≥ --score-thresh makes a
+bag of its 10 proposals of highest IoU, labelled with the box's class:
+
+    python tools/make_ccgr_bags.py --json ... --images ... --predictions is_predictions.pth \
+        --proposals proposals.pkl --out bags_iteration2.pkl
 
 Without --proposals the boxes of the library's Selective-Search-style grouping of the whole image are used
 (wsis.methods.ccgr.proposals). Eq. 4's foreground O is the largest of the image's cue maps. Images without tags,
-cues or peaks get no bag (counted).
+cues or peaks (or boxes) get no bag (counted).
 """
 import argparse
 import logging
 import os
-import pickle
 import sys
-
-import numpy as np
 
 from wsis.data.coco_weak import AnnotationError, load_coco_instances
 from wsis.data.cue_store import CueStore, CueStoreError
+from wsis.data.predictions import read_predictions
+from wsis.methods.ccgr.bag_file import read_proposal_file
 from wsis.methods.ccgr.bag_job import make_bags
 from wsis.pseudo.job import setup_logging
 
@@ -33,9 +40,16 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", required=True, help="COCO json of the images (tags: image_labels or annotations)")
     p.add_argument("--images", required=True, help="image folder of --json")
-    p.add_argument("--cues", required=True, help="cue store of the images (tools/make_cues.py --out)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cues", help="cue store of the images (tools/make_cues.py --out): peak bags")
+    src.add_argument("--predictions", help="the instance branch's predictions (instances_predictions.pth or COCO "
+                     "results json, dataset category ids): box bags")
+    p.add_argument("--score-thresh", type=float, default=0.5,
+                   help="with --predictions: the least score of a box that makes a bag (default: %(default)s)")
     p.add_argument("--out", required=True, help="the bag file to write (.pkl)")
     p.add_argument("--proposals", default=None, help="detectron2 proposal pickle (ids, boxes, objectness_logits)")
+    p.add_argument("--save-proposals", default=None, metavar="PKL",
+                   help="also write the proposals used as a detectron2 proposal pickle")
     p.add_argument("--objectness", choices=("none", "proposals"), default="none",
                    help="B_S of Eq. 4: 0, or the proposals' scores (default: %(default)s)")
     p.add_argument("--top-k", type=int, default=10, help="proposals per bag (default: %(default)s)")
@@ -47,26 +61,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def read_proposals(path):
-    """image id → ((P, 4) XYXY boxes, (P,) scores) of a detectron2 proposal pickle (XYXY_ABS boxes)."""
-    with open(path, "rb") as f:
-        data = pickle.load(f)
-    data = {{"indexes": "ids", "scores": "objectness_logits"}.get(k, k): v for k, v in data.items()}
-    if data.get("bbox_mode", 0) != 0:
-        raise ValueError(f"{path}: proposal boxes must be XYXY_ABS (bbox_mode 0)")
-    return {i: (np.asarray(b, np.float32).reshape(-1, 4), np.asarray(s, np.float32).reshape(-1))
-            for i, b, s in zip(data["ids"], data["boxes"], data["objectness_logits"])}
-
-
 def main(argv=None):
     args = parse_args(argv)
     setup_logging()
     try:
-        dicts, _ = load_coco_instances(args.json, args.images, supervision="tag", on_bad="warn")
-        cues = CueStore(args.cues)
-        proposals = read_proposals(args.proposals) if args.proposals else None
+        dicts, meta = load_coco_instances(args.json, args.images, supervision="tag", on_bad="warn")
+        cues = CueStore(args.cues) if args.cues else None
+        predictions = (read_predictions(args.predictions, meta["thing_dataset_id_to_contiguous_id"])
+                       if args.predictions else None)
+        proposals = read_proposal_file(args.proposals) if args.proposals else None
         done, skipped = make_bags(dicts, cues, args.out, proposals, args.top_k, args.penalty, args.objectness,
-                                  args.min_peak, workers=args.workers, progress=not args.no_progress)
+                                  args.min_peak, workers=args.workers, progress=not args.no_progress,
+                                  predictions=predictions, score_thresh=args.score_thresh,
+                                  save_proposals=args.save_proposals)
     except (ValueError, KeyError, FileNotFoundError, CueStoreError, AnnotationError) as e:
         sys.exit(f"error: {e}")
     n_bags = sum(len(b["bag_labels"]) for b in done.values())

@@ -98,6 +98,8 @@ def build_config(args):
     if getattr(cls, "needs_detectron2_config", False):
         from detectron2.config import get_cfg
 
+        import wsis.modeling  # noqa: F401  (every wsis head a generator's model may name, e.g. ccgr's branch)
+
         cfg = get_cfg()
     else:
         from fvcore.common.config import CfgNode

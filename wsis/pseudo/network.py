@@ -9,7 +9,7 @@ import os
 
 import torch
 
-__all__ = ["NetworkGenerator"]
+__all__ = ["NetworkGenerator", "semantic_probs"]
 
 
 class NetworkGenerator:
@@ -125,3 +125,21 @@ class NetworkGenerator:
             yield
         finally:
             torch.set_num_threads(previous)
+
+
+def semantic_probs(model, cfg, image):
+    """
+    (C, H, W) softmax of a semantic segmentor (any model whose output has ``sem_seg``) on one (H, W, 3) image in
+    ``cfg.INPUT.FORMAT``, resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``), at the image's
+    size, as a float32 ndarray.
+    """
+    import numpy as np
+    from detectron2.data import transforms as T
+
+    h, w = image.shape[:2]
+    aug = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    resized = aug.get_transform(image).apply_image(image)
+    tensor = torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1))).float()
+    with torch.no_grad():
+        out = model([{"image": tensor, "height": h, "width": w}])[0]["sem_seg"]
+    return torch.softmax(out.float(), 0).cpu().numpy()

@@ -1,6 +1,7 @@
 """
-The job of ``tools/make_ccgr_bags.py``: the MIL branch's bags of every image (peaks of its tagged classes' cues, the
-proposals holding one peak each, Eq. 4), written as one bag file (:mod:`.bag_file`).
+The job of ``tools/make_ccgr_bags.py``: the MIL branch's bags of every image, written as one bag file
+(:mod:`.bag_file`): in the first iteration the peaks of its tagged classes' cues and the proposals holding one peak
+each (Eq. 4); in later ones the instance branch's boxes and their top-10 proposals by IoU (:mod:`.box_bags`).
 """
 import logging
 import multiprocessing as mp
@@ -10,7 +11,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .bag_file import write_bag_file
+from .bag_file import write_bag_file, write_proposal_file
+from .box_bags import box_bags
 from .peaks import image_bags
 from .proposals import selective_search_boxes
 
@@ -30,41 +32,53 @@ def cue_foreground(cams, shape):
 
 
 class _Job:
-    def __init__(self, cues, proposals, top_k, penalty, objectness, min_peak):
-        self.cues, self.proposals = cues, proposals
+    def __init__(self, cues, predictions, proposals, top_k, penalty, objectness, min_peak, score_thresh,
+                 keep_proposals):
+        self.cues, self.predictions, self.proposals = cues, predictions, proposals
         self.top_k, self.penalty, self.objectness, self.min_peak = top_k, penalty, objectness, min_peak
+        self.score_thresh, self.keep_proposals = score_thresh, keep_proposals
 
     def __call__(self, d):
         where = f"{d.get('file_name')} (image id {d['image_id']})"
         tags = set(d.get("image_labels", ()))
-        if d["image_id"] not in self.cues or not tags:
-            return d["image_id"], None, f"{where}: no cues or no tags"
-        classes, cams = self.cues[d["image_id"]]
-        keep = [i for i, c in enumerate(classes) if int(c) in tags]
-        stride = self.cues.entries[d["image_id"]]["stride"]
+        if not tags:
+            return d["image_id"], None, None, f"{where}: no tags"
+        if self.cues is not None and d["image_id"] not in self.cues:
+            return d["image_id"], None, None, f"{where}: no cues"
         if self.proposals is not None:
             if d["image_id"] not in self.proposals:
-                return d["image_id"], None, f"{where}: no proposals"
+                return d["image_id"], None, None, f"{where}: no proposals"
             boxes, scores = self.proposals[d["image_id"]]
         else:
             image = cv2.imread(d["file_name"], cv2.IMREAD_COLOR)
             if image is None:
-                return d["image_id"], None, f"{where}: cannot read the image"
+                return d["image_id"], None, None, f"{where}: cannot read the image"
             boxes, scores = selective_search_boxes(image)
         objectness = scores if self.objectness == "proposals" else np.zeros(len(boxes), np.float32)
+        kept = (boxes, scores) if self.keep_proposals else None
+        if self.cues is None:
+            preds = [r for r in self.predictions.get(d["image_id"], ())
+                     if r["score"] >= self.score_thresh and r["category_id"] in tags]
+            bags = box_bags([r["box"] for r in preds], [r["category_id"] for r in preds], boxes, objectness,
+                            self.top_k)
+            return d["image_id"], bags, kept, None
+        classes, cams = self.cues[d["image_id"]]
+        keep = [i for i, c in enumerate(classes) if int(c) in tags]
+        stride = self.cues.entries[d["image_id"]]["stride"]
         fg = cue_foreground(cams, (d["height"], d["width"]))
         bags = image_bags(torch.from_numpy(np.asarray(cams)[keep]), [int(classes[i]) for i in keep], stride,
                           torch.as_tensor(np.asarray(boxes, np.float32)), torch.as_tensor(objectness),
                           torch.from_numpy(fg), self.top_k, self.penalty, self.min_peak)
-        return d["image_id"], bags, None
+        return d["image_id"], bags, kept, None
 
 
 def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0.1, objectness="none", min_peak=0.5,
-              workers=1, progress=True):
+              workers=1, progress=True, predictions=None, score_thresh=0.5, save_proposals=None):
     """
     Args:
         dataset_dicts (list[dict]): images with ``image_labels`` (tags).
-        cues (CueStore): their class response maps (CAM cues: ``tools/make_cues.py``).
+        cues (CueStore or None): their class response maps (CAM cues: ``tools/make_cues.py``): peak bags; None:
+            bags from ``predictions``.
         out_file (str): the bag file to write (atomically).
         proposals (dict or None): image id → ((P, 4) XYXY boxes, (P,) scores), e.g. a detectron2 proposal pickle;
             None: whole-image Selective-Search-style boxes (:func:`~.proposals.selective_search_boxes`).
@@ -74,18 +88,28 @@ def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0
             the grouping's fill).
         min_peak (float): a peak must reach this fraction of its class map's maximum (wsis's; PRM's rule alone
             finds about 20 peaks an image in from-scratch CAMs of the copy-paste set, which has 1.8 objects).
+        predictions (dict or None): image id → the instance branch's predictions
+            (:func:`wsis.data.predictions.read_predictions`), those of a tagged class scoring ≥ ``score_thresh``
+            give one bag each: the later iterations' bags (with ``cues`` None).
+        save_proposals (str or None): also write every image's proposals as a detectron2 proposal pickle (to pass
+            as ``proposals`` in the next iterations instead of grouping again).
 
     Returns:
         (dict, list): image id → bags (images with at least one bag), and the skipped (image id, reason).
     """
     if objectness not in ("none", "proposals"):
         raise ValueError(f"objectness must be 'none' or 'proposals', got {objectness!r}")
-    job = _Job(cues, proposals, top_k, penalty, objectness, min_peak)
-    done, skipped = {}, []
+    if (cues is None) == (predictions is None):
+        raise ValueError("bags come from cues (peaks) or from predictions (boxes): give exactly one")
+    job = _Job(cues, predictions, proposals, top_k, penalty, objectness, min_peak, score_thresh,
+               save_proposals is not None)
+    done, skipped, kept = {}, [], {}
     bar = tqdm(total=len(dataset_dicts), desc="ccgr bags", unit="img", disable=not progress)
 
     def collect(results):
-        for image_id, bags, reason in results:
+        for image_id, bags, image_proposals, reason in results:
+            if image_proposals is not None:
+                kept[image_id] = image_proposals
             if reason:
                 skipped.append((image_id, reason))
             elif len(bags["bag_labels"]):
@@ -98,5 +122,7 @@ def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0
     else:
         collect(map(job, dataset_dicts))
     bar.close()
+    if save_proposals is not None:
+        write_proposal_file(save_proposals, kept)
     write_bag_file(out_file, done)
     return done, skipped

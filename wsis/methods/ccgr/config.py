@@ -22,7 +22,15 @@ def add_ccgr_config(cfg):
     # 200), step size in units of each box's size, the context's scale, Φ(C) as the ring's mean ("ring") or the
     # paper's literal Φ(B̃) − Φ(B) ("paper"), and the smallest box side.
     set_defaults(cfg, ("MODEL", "CCGR", "REFINE"), asdict(CCGRParams()))
+    # "We stop the CCGR process if the refined bounding box contains more than one peak": the peaks of the bag files
+    # (WSIS.CCGR.BAGS); bags made from boxes (later iterations) have none.
+    c.STOP_AT_PEAKS = True
     w = defaults(cfg, "WSIS", "CCGR")
     # Bag files (tools/make_ccgr_bags.py; detectron2's proposal pickle + bag_index, bag_labels) of the training and
     # test images, by image id: the MIL branch trains on DATASETS.TRAIN's bags and gives one box per bag at test.
     w.BAGS = ()
+    # The pseudo instance labels (tools/make_pseudo_masks.py --method ccgr, run with the segmentation branch's
+    # config and weights): the MIL branch's boxes (tools/infer_train_set.py's predictions file, dataset category
+    # ids) and the least score of a box used.
+    w.BOXES = ""
+    w.BOX_SCORE_THRESH = 0.0

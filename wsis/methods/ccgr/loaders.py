@@ -5,22 +5,15 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluators
 
 from wsis.engine.loaders import LOADERS_REGISTRY
 
-from .bag_file import attach_bags, read_bag_file
+from .bag_file import attach_bags, read_bag_files
 from .mapper import CCGRBagMapper
 
 __all__ = ["CCGRBagLoaders", "read_bags"]
 
 
 def read_bags(cfg):
-    """image id → bags of every file of ``WSIS.CCGR.BAGS`` (an id in two files is an error)."""
-    bags = {}
-    for path in cfg.WSIS.CCGR.BAGS:
-        part = read_bag_file(path)
-        twice = set(part) & set(bags)
-        if twice:
-            raise ValueError(f"{path}: image id {min(twice)} also has bags in an earlier WSIS.CCGR.BAGS file")
-        bags.update(part)
-    return bags
+    """image id → bags of every file of ``WSIS.CCGR.BAGS`` (:func:`~.bag_file.read_bag_files`)."""
+    return read_bag_files(cfg.WSIS.CCGR.BAGS)
 
 
 @LOADERS_REGISTRY.register()

@@ -15,7 +15,7 @@ Pure PyTorch; maps and boxes in image pixels (a map at stride s has its peaks at
 import torch
 import torch.nn.functional as F
 
-from .refine import box_sums, integral_image
+from .refine import box_sums, integral_image, points_in_boxes
 
 __all__ = ["find_peaks", "peak_bags", "image_bags"]
 
@@ -74,8 +74,7 @@ def peak_bags(peaks_xy, peak_classes, boxes, objectness, foreground, top_k=10, p
     integral = integral_image(1.0 - torch.as_tensor(foreground, dtype=torch.float32))
     background, area = box_sums(integral.expand(len(boxes), *integral.shape), boxes)
     rank = objectness - penalty * background / area.clamp_min(1e-6)
-    px, py = peaks_xy[:, 0].view(1, -1), peaks_xy[:, 1].view(1, -1)
-    inside = ((boxes[:, 0:1] <= px) & (px < boxes[:, 2:3]) & (boxes[:, 1:2] <= py) & (py < boxes[:, 3:4]))  # (P, K)
+    inside = points_in_boxes(boxes, peaks_xy[None])  # (P, K)
     same = peak_classes.view(1, -1) == peak_classes.view(-1, 1)  # (K, K)
     count = inside.float() @ same.float()  # (P, K): the peaks of k's class that proposal p contains
     bags = []

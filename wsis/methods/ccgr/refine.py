@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["CCGRParams", "integral_image", "box_sums", "box_means", "ccgr_loss", "refine_boxes"]
+__all__ = ["CCGRParams", "integral_image", "box_sums", "box_means", "ccgr_loss", "refine_boxes", "points_in_boxes"]
 
 
 @dataclass(frozen=True)
@@ -115,15 +115,20 @@ def ccgr_loss(integral, boxes, context_scale=1.5, context_mean="ring", eps=1e-6)
     return context - inner
 
 
-def refine_boxes(maps, boxes, params=CCGRParams()):
+def refine_boxes(maps, boxes, params=CCGRParams(), stop_points=None):
     """
-    CCGR on a batch of boxes: each box descends L_CCGR on its own score map.
+    CCGR on a batch of boxes: each box descends L_CCGR on its own score map. With ``stop_points`` a box stops, at
+    its last position, before the first step that would make it hold more of its points than it started with
+    (at least 1): the paper's "we stop the CCGR process if the refined bounding box contains more than one peak"
+    (Tab. 3's discussion), so a box cannot grow over two instances of its class.
 
     Args:
         maps (Tensor): (N, H, W) each box's score map (e.g. its class's segmentation probabilities; one image's
             boxes share the image's maps: index them, ``maps[classes]``), or (H, W) for all.
         boxes (Tensor): (N, 4) x1, y1, x2, y2 in the maps' pixels.
         params (CCGRParams): steps, step size (in units of each box's initial size), context, minimum size.
+        stop_points (Tensor or None): (N, K, 2) x, y of each box's peaks (the peaks of its class in its image; NaN
+            rows pad), or None: no stop.
 
     Returns:
         Tensor: (N, 4) refined boxes (no gradient), inside the map.
@@ -142,13 +147,37 @@ def refine_boxes(maps, boxes, params=CCGRParams()):
     size = (boxes[:, 2:] - boxes[:, :2]).clamp_min(params.min_size).repeat(1, 2)  # the units of the descent
     limit = boxes.new_tensor([w, h, w, h])
     x = _clip(boxes.clone(), w, h, params.min_size)
+    if stop_points is not None:
+        stop_points = torch.as_tensor(stop_points, dtype=torch.float32, device=maps.device).reshape(len(boxes), -1, 2)
+        allowed = _points_inside(x, stop_points).clamp_min(1)
+        stopped = torch.zeros(len(boxes), dtype=torch.bool, device=maps.device)
     for _ in range(int(params.steps)):
         x.requires_grad_(True)
         loss = ccgr_loss(integral, x, params.context_scale, params.context_mean).sum()
         (grad,) = torch.autograd.grad(loss, x)
         with torch.no_grad():
-            x = _clip(x - params.step_size * grad * size * size, w, h, params.min_size)
+            step = _clip(x - params.step_size * grad * size * size, w, h, params.min_size)
+            if stop_points is not None:
+                stopped |= _points_inside(step, stop_points) > allowed
+                step = torch.where(stopped[:, None], x, step)
+            x = step
     return torch.minimum(x.detach(), limit)
+
+
+def points_in_boxes(boxes, points):
+    """
+    Args:
+        boxes (Tensor): (N, 4) x1, y1, x2, y2. points (Tensor): (N, K, 2) each box's points, or (1, K, 2) shared.
+
+    Returns:
+        Tensor[bool]: (N, K) x1 ≤ x < x2 and y1 ≤ y < y2 (a NaN point is in no box).
+    """
+    px, py = points[..., 0], points[..., 1]
+    return (boxes[:, 0:1] <= px) & (px < boxes[:, 2:3]) & (boxes[:, 1:2] <= py) & (py < boxes[:, 3:4])
+
+
+def _points_inside(boxes, points):
+    return points_in_boxes(boxes, points).sum(1)
 
 
 def _clip(boxes, w, h, min_size):

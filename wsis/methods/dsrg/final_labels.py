@@ -13,29 +13,18 @@ import torch
 from tqdm import tqdm
 
 from detectron2.data import detection_utils as utils
-from detectron2.data import transforms as T
 
 from wsis.core.crf import DenseCRFParams
 from wsis.core.semantic import write_label_png
 from wsis.data.pseudo_store.format import source_hash_of_file
 from wsis.pseudo.label_folder import claim_label_folder, missing_maps, skip_report_name, write_skip_report
+from wsis.pseudo.network import semantic_probs
 from wsis.pseudo.shards import shard_dicts
 
 from .labels import final_label_map, grown_label_map
 
-__all__ = ["make_final_labels", "semantic_probs"]
+__all__ = ["make_final_labels"]
 logger = logging.getLogger(__name__)
-
-
-def semantic_probs(model, cfg, image):
-    """(C, H, W) softmax of ``model`` on one (H, W, 3) image in ``cfg.INPUT.FORMAT``, at the image's size."""
-    h, w = image.shape[:2]
-    aug = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
-    resized = aug.get_transform(image).apply_image(image)
-    tensor = torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1))).float()
-    with torch.no_grad():
-        out = model([{"image": tensor, "height": h, "width": w}])[0]["sem_seg"]
-    return torch.softmax(out.float(), 0).cpu().numpy()
 
 
 def make_final_labels(cfg, model, dataset_dicts, out_dir, weights, crf=True, progress=True, overwrite=False,

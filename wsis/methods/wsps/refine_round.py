@@ -17,7 +17,6 @@ WSPS §3.4 (Fig. 4): round k+1 pseudo labels from a trained model's predictions 
    where two or more such boxes of a class overlap, those pixels are ignored for them (the semantic label keeps the
    class). A box left without pixels is stored as invalid (its box and class still train).
 """
-import json
 import os
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 from wsis.core.boxes import annotation_extent, box_iou_matrix, mask_tight_box
 from wsis.core.config import node_to_kwargs
 from wsis.core.masks import decode_mask
+from wsis.data.predictions import read_predictions
 from wsis.data.pseudo_store.format import source_hash_of_file
 from wsis.core.crf import DenseCRFParams, dense_crf
 
@@ -176,43 +176,13 @@ def refine_round(image, boxes, box_classes, probs, classes, crowd_boxes=(), crow
 # ------------------------------------------------------------------------------------------------- predictions files
 def load_predictions(path, dataset_id_to_contiguous=None):
     """
-    Instance predictions of a model on the training images.
-
-    Args:
-        path (str): an ``instances_predictions.pth`` (list of ``{"image_id", "instances": [...]}``, as
-            COCOEvaluator and ``tools/infer_train_set.py`` save it) or a COCO results json (list of
-            ``{"image_id", "category_id", "segmentation", "score"}``).
-        dataset_id_to_contiguous (dict or None): category id map of the files' ``category_id`` when they are
-            dataset ids (infer_train_set.py's file, COCO results jsons); None: they are already contiguous
-            (COCOEvaluator's ``instances_predictions.pth``, saved before it maps the ids back).
-
-    Returns:
-        dict: image_id → list of (contiguous class, score, RLE). Results without a mask are left out.
+    The masks of a predictions file (:func:`wsis.data.predictions.read_predictions`, which documents the formats
+    and ``dataset_id_to_contiguous``): image_id → list of (contiguous class, score, RLE). Results without a mask
+    are left out.
     """
-    if path.endswith(".json"):
-        with open(path) as f:
-            flat = json.load(f)
-        if not isinstance(flat, list):
-            raise ValueError(f"{path}: a COCO results json is a list of results, got {type(flat).__name__}")
-    else:
-        import torch
-
-        try:
-            per_image = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ValueError(f"{path}: cannot read as Detectron2 instances_predictions.pth: {e}") from e
-        flat = [dict(r, image_id=p["image_id"]) for p in per_image for r in p.get("instances", [])]
-    out = {}
-    for r in flat:
-        if "segmentation" not in r:
-            continue
-        c = r["category_id"]
-        if dataset_id_to_contiguous is not None:
-            if c not in dataset_id_to_contiguous:
-                raise ValueError(f"{path}: image id {r['image_id']}: unknown category id {c}")
-            c = dataset_id_to_contiguous[c]
-        out.setdefault(int(r["image_id"]), []).append((int(c), float(r["score"]), r["segmentation"]))
-    return out
+    return {i: [(r["category_id"], r["score"], r["segmentation"]) for r in rs if r["segmentation"] is not None]
+            for i, rs in read_predictions(path, dataset_id_to_contiguous).items()
+            if any(r["segmentation"] is not None for r in rs)}
 
 
 @register_generator("wsps_round")
