@@ -13,6 +13,10 @@ on tools/make_ccgr_bags.py's bags), when that model exists. Also the throughput 
 batch against one box at a time (200 steps).
 
     python benchmarks/bench_ccgr.py [--weights output/bench_dsrg/copy_paste/head_growing/model_final.pth]
+    python benchmarks/bench_ccgr.py --iteration output/ccgr/run/iteration_1   # an iteration's MIL and SS branches
+
+(``--weights``: any semantic segmentor's checkpoint with its config.yaml beside it; ``--iteration``: the MIL boxes of
+that iteration's MIL branch on its bags, refined on its segmentation branch's maps.)
 """
 import argparse
 import os
@@ -173,9 +177,19 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=os.path.join(REPO, "output", "bench_dsrg", "copy_paste", "head_growing",
                                                      "model_final.pth"))
+    p.add_argument("--iteration", default=None, help="a tools/ccgr_iteration.py iteration folder: its ss/ maps, "
+                   "mil/ model and bags.pkl instead of the defaults")
     p.add_argument("--step-size", type=float, default=CCGRParams().step_size)
     p.add_argument("--images", type=int, default=400, help="the first N train images (default: %(default)s)")
     args = p.parse_args()
+    mil = os.path.join(REPO, "output", "ccgr", "mil_R18_scratch_copy_paste", "model_final.pth")
+    config = os.path.join(REPO, "projects", "CCGR", "configs", "mil_R18_scratch_copy_paste.yaml")
+    bag_file = os.path.join(REPO, "output", "ccgr", "bags_copy_paste_train.pkl")
+    if args.iteration:
+        args.weights = os.path.join(args.iteration, "ss", "model_final.pth")
+        mil = os.path.join(args.iteration, "mil", "model_final.pth")
+        config = os.path.join(args.iteration, "mil", "config.yaml")
+        bag_file = os.path.join(args.iteration, "bags.pkl")
     torch.set_num_threads(1)
     dicts, _ = load_coco_instances(os.path.join(CP, "annotations", "instances_train.json"), os.path.join(CP, "train"))
     dicts = sorted(dicts, key=lambda d: d["image_id"])[: args.images]
@@ -186,16 +200,14 @@ def main():
     print("|---|" + "---|" * len(STEPS))
     maps = true_maps(dicts, rows)
     evaluate("true maps, blurred σ 2", maps, rows, params)
-    mil = os.path.join(REPO, "output", "ccgr", "mil_R18_scratch_copy_paste", "model_final.pth")
+    name = "segmentation branch (PSP, this iteration)" if args.iteration else "DSRG head (copy-paste, CAM seeds)"
     have_dsrg = os.path.isfile(args.weights)
     if have_dsrg:
         probs = dsrg_probs(dicts, [r[0] for r in rows], args.weights)
-        evaluate("DSRG head (copy-paste, CAM seeds)", dsrg_maps(probs, rows), rows, params)
+        evaluate(name, dsrg_maps(probs, rows), rows, params)
     else:
         print(f"(no DSRG head at {args.weights}: run benchmarks/bench_dsrg.py first)")
     if os.path.isfile(mil) and have_dsrg:
-        config = os.path.join(REPO, "projects", "CCGR", "configs", "mil_R18_scratch_copy_paste.yaml")
-        bag_file = os.path.join(REPO, "output", "ccgr", "bags_copy_paste_train.pkl")
         mil_boxes, recall, scores = mil_rows(dicts, config, mil, bag_file)
         print(f"\nfrom the MIL boxes ({len(mil_boxes)} bags; each against the true box of its class it overlaps "
               f"most; per true instance, the best MIL box of its class has mean IoU {recall:.3f}):")
@@ -204,12 +216,12 @@ def main():
         evaluate("true maps, blurred σ 2", true_maps(dicts, mil_boxes), mil_boxes, params)
         probs.update(dsrg_probs(dicts, [r[0] for r in mil_boxes if r[0] not in probs], args.weights))
         maps = dsrg_maps(probs, mil_boxes)
-        evaluate("DSRG head (copy-paste, CAM seeds)", maps, mil_boxes, params)
+        evaluate(name, maps, mil_boxes, params)
         start = torch.tensor(np.stack([r[3] for r in mil_boxes]), dtype=torch.float32)
         refined = refine_boxes(maps, start, CCGRParams(step_size=args.step_size))
         before = pseudo_label_apr(dicts, mil_boxes, scores, start, probs)
         after = pseudo_label_apr(dicts, mil_boxes, scores, refined, probs)
-        print(f"pseudo instance labels (box ∩ the DSRG head's class), AP^r@0.25 / 0.5: MIL boxes {before[0]:.1f} / "
+        print(f"pseudo instance labels (box ∩ the {name}'s class), AP^r@0.25 / 0.5: MIL boxes {before[0]:.1f} / "
               f"{before[1]:.1f}, CCGR-refined (200 steps) {after[0]:.1f} / {after[1]:.1f}")
     else:
         print(f"(no MIL model at {mil}: train projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml first)")
