@@ -81,8 +81,8 @@ def main():
     images = os.path.join(CP, "train")
     dicts, meta = load_coco_instances(json_file, images)
     id_map = meta["thing_dataset_id_to_contiguous_id"]
-    print("| iteration | MIL boxes: mean IoU (best per true instance) | SS val mIoU | pseudo labels AP^r@0.25 / 0.5: "
-          "MIL ∩ seg | CCGR ∩ seg | IS val mask AP | IS val AP^r@0.5 |")
+    print("| iteration | MIL boxes: mean IoU (best per true instance) | SS val mIoU (%) | pseudo labels AP^r@0.25 / "
+          "0.5 (%): MIL ∩ seg | CCGR ∩ seg | IS val mask AP (%) | IS val AP^r@0.5 (%) |")
     print("|---|---|---|---|---|---|---|")
     for k in args.iterations:
         it = os.path.join(args.work, f"iteration_{k}")
@@ -95,8 +95,8 @@ def main():
         ccgr = json.load(open(os.path.join(it, "pseudo", "metrics.json")))
         inst = last_metrics(os.path.join(it, "is"))
         apr = next((v for key, v in inst.items() if key.endswith("AP^r@0.5")), float("nan"))
-        print(f"| {k} | {iou:.3f} ({best:.3f}), {n} boxes | {ss:.1f} | {zero['AP^r@0.25']:.1f} / "
-              f"{zero['AP^r@0.5']:.1f} | {ccgr['AP^r@0.25']:.1f} / {ccgr['AP^r@0.5']:.1f} | "
+        print(f"| {k} | {iou:.3f} ({best:.3f}), {n} boxes | {ss:.1f} | {zero['AP^r@0.25']:.2f} / "
+              f"{zero['AP^r@0.5']:.2f} | {ccgr['AP^r@0.25']:.2f} / {ccgr['AP^r@0.5']:.2f} | "
               f"{inst.get('segm/AP', float('nan')):.2f} | {apr:.2f} |")
 
 

@@ -84,9 +84,19 @@ COMMANDS = {"make_ccgr_bags": "wsis.cli.make_ccgr_bags:main", "train_net": "wsis
 
 
 def run_command(cmd):
-    """Run ``[name, *argv]`` (a key of :data:`COMMANDS`) in this process."""
+    """Run ``[name, *argv]`` (a key of :data:`COMMANDS`) in this process; the log handlers it adds (detectron2's
+    ``setup_logger`` adds a console and a file handler per output folder) are closed when it returns, so the next
+    stage does not print every line twice."""
     module, function = COMMANDS[cmd[0]].split(":")
-    return getattr(importlib.import_module(module), function)(cmd[1:])
+    loggers = [logging.getLogger(name) for name in ("wsis", "detectron2", "d2", "fvcore")]
+    before = {id(lg): list(lg.handlers) for lg in loggers}
+    try:
+        return getattr(importlib.import_module(module), function)(cmd[1:])
+    finally:
+        for lg in loggers:
+            for h in [h for h in lg.handlers if h not in before[id(lg)]]:
+                lg.removeHandler(h)
+                h.close()
 
 
 def shell(cmd):
