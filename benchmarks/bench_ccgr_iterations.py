@@ -65,9 +65,8 @@ def zero_step_labels(it, json_file, images):
         from wsis.cli import make_pseudo_masks
 
         params = json.load(open(os.path.join(it, "pseudo", "metrics.json")))["params"]
-        opts = [o for o in params["opts"]]
         make_pseudo_masks.main(["--method", "ccgr", "--json", json_file, "--images", images, "--out", out,
-                                "--config-file", params["config"], "--workers", "2", "--num-vis", "0", *opts,
+                                "--config-file", params["config"], "--workers", "2", "--num-vis", "0", *params["opts"],
                                 "MODEL.CCGR.REFINE.STEPS", "0"])
     return json.load(open(os.path.join(out, "metrics.json")))
 

@@ -25,8 +25,8 @@ Stages, under ``<work>/iteration_<k>/``:
    predictions on the training images, the input of iteration k + 1.
 
 From iteration 2 on each branch starts from its checkpoint of iteration k − 1 (``--from-scratch``: from its config's
-``MODEL.WEIGHTS``). ``--mil-opts``, ``--ss-opts``, ``--is-opts`` add config overrides (one quoted string each, e.g. "SOLVER.MAX_ITER 100");
-``--num-gpus`` goes to the three trainings; ``--dry-run`` prints the commands.
+``MODEL.WEIGHTS``). ``--mil-opts``, ``--ss-opts``, ``--is-opts`` add config overrides (one quoted string each,
+e.g. "SOLVER.MAX_ITER 100"); ``--num-gpus`` goes to the three trainings; ``--dry-run`` prints the commands.
 """
 import argparse
 import importlib
@@ -62,8 +62,8 @@ def parse_args(argv=None):
     p.add_argument("--label-score-thresh", type=float, default=0.5,
                    help="later iterations: least score of an instance mask in the segmentation labels (%(default)s)")
     p.add_argument("--from-scratch", action="store_true", help="later iterations: train every branch from its "
-                   "config's MODEL.WEIGHTS (default: from the same branch of iteration k − 1, the paper's alternating "
-                   "optimisation of one network)")
+                   "config's MODEL.WEIGHTS (default: from the same branch of iteration k − 1, the paper's "
+                   "alternating optimisation of one network)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes of the label stages")
     p.add_argument("--num-gpus", type=int, default=1, help="processes of each training (detectron2's launch)")
     p.add_argument("--dry-run", action="store_true", help="print the stages' commands and stop")
@@ -113,6 +113,8 @@ class Iteration:
         self.work = args.work
         self.dir = os.path.join(self.work, f"iteration_{args.iteration}")
         self.prev = os.path.join(self.work, f"iteration_{args.iteration - 1}")
+        #: iteration k − 1's instance predictions: the bags and segmentation labels of iteration k > 1
+        self.previous = os.path.join(self.prev, "is_predictions.pth")
         self.proposals = args.proposals or os.path.join(self.work, "proposals.pkl")
 
     def path(self, *parts):
@@ -127,8 +129,7 @@ class Iteration:
             bag_cmd = ["make_ccgr_bags"] + source + ["--cues", a.cues, "--out", bags] + keep
             labels = a.semantic_labels
         else:
-            previous = os.path.join(self.prev, "is_predictions.pth")
-            bag_cmd = ["make_ccgr_bags"] + source + ["--predictions", previous, "--proposals", self.proposals,
+            bag_cmd = ["make_ccgr_bags"] + source + ["--predictions", self.previous, "--proposals", self.proposals,
                                                          "--score-thresh", str(a.bag_score_thresh), "--out", bags]
             labels = self.path("semantic")
         bag_cmd += ["--workers", str(a.workers)]
@@ -141,8 +142,8 @@ class Iteration:
         out = [("bags", bag_cmd, bags), mil,
                ("mil boxes", self.inference(a.mil_config, "mil", mil_boxes, bag_opt, a.mil_opts), mil_boxes)]
         if a.iteration > 1:
-            out.append(("segmentation labels", ["semantic labels", f"the union of {previous}'s masks per class → "
-                        f"{labels}"], os.path.join(labels, "done")))
+            out.append(("segmentation labels", ["semantic labels", f"the union of {self.previous}'s masks per "
+                        f"class → {labels}"], os.path.join(labels, "done")))
         out += [ss, ("pseudo masks", ["make_pseudo_masks"] + source + [
             "--method", "ccgr", "--out", store, "--config-file", a.ss_config, "--workers", str(a.workers),
             *shlex.split(a.ss_opts), "MODEL.WEIGHTS", self.path("ss", "model_final.pth"),
@@ -172,10 +173,9 @@ def write_semantic_labels(args, it, labels):
     from wsis.data.predictions import read_predictions
     from wsis.methods.ccgr.label_job import write_instance_semantic_labels
 
-    previous = os.path.join(it.prev, "is_predictions.pth")
     id_map = MetadataCatalog.get(args.dataset).thing_dataset_id_to_contiguous_id
-    stats = write_instance_semantic_labels(DatasetCatalog.get(args.dataset), read_predictions(previous, id_map),
-                                           previous, labels, args.label_score_thresh)
+    stats = write_instance_semantic_labels(DatasetCatalog.get(args.dataset), read_predictions(it.previous, id_map),
+                                           it.previous, labels, args.label_score_thresh)
     atomic_write_json(stats, os.path.join(labels, "done"))
 
 
@@ -205,9 +205,9 @@ def main(argv=None):
         sys.exit(f"error: {args.dataset} is not a registered COCO-style dataset (no json_file in its metadata)")
     it = Iteration(args, os.path.abspath(meta.json_file), os.path.abspath(meta.image_root))
     if args.iteration > 1:
-        previous = os.path.join(it.prev, "is_predictions.pth")
-        if not os.path.isfile(previous) and not args.dry_run:
-            sys.exit(f"error: iteration {args.iteration} needs {previous}: run iteration {args.iteration - 1} first")
+        if not os.path.isfile(it.previous) and not args.dry_run:
+            sys.exit(f"error: iteration {args.iteration} needs {it.previous}: run iteration {args.iteration - 1} "
+                     "first")
         if not os.path.isfile(it.proposals) and not args.dry_run:
             sys.exit(f"error: {it.proposals} is missing: iteration 1 makes it, or pass --proposals")
     if not args.dry_run:

@@ -12,7 +12,6 @@ Needs detectron2 (imported here only). Images are read as at test time, by the m
 lower ``MODEL.ROI_HEADS.SCORE_THRESH_TEST`` to keep weak detections, they enter the next round weighted by score.
 """
 import argparse
-import os
 
 
 def parse_args(argv=None):
@@ -62,6 +61,7 @@ def main(argv=None):
 
     import wsis.modeling  # noqa: F401  (registers every wsis model part and builtin dataset)
     from wsis.config import add_wsis_config
+    from wsis.core.io import atomic_open
     from wsis.engine import WSISTrainer
 
     args = parse_args(argv)
@@ -78,10 +78,8 @@ def main(argv=None):
     collector.reset()
     inference_on_dataset(model, loader, collector)
     predictions = sorted(collector.predictions, key=lambda p: p["image_id"])
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    torch.save(predictions, tmp)
-    os.replace(tmp, args.out)
+    with atomic_open(args.out, "wb") as f:
+        torch.save(predictions, f)
     print(f"{len(predictions)} images, {sum(len(p['instances']) for p in predictions)} instances -> {args.out}")
     return predictions
 
