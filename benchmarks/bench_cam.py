@@ -16,11 +16,12 @@ Every stage is skipped when its output exists (delete --work to start again). Pr
 <work>/<set>/summary.json.
 
     python benchmarks/bench_cam.py                     # copy-paste + coco_tiny
-    python benchmarks/bench_cam.py --sets copy_paste --cam-iters 1200 --seg-iters 600
+    python benchmarks/bench_cam.py --sets copy_paste --cam-iters 2000 --seg-iters 300
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "projects", "CAM", "configs")
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 CP_ROOT = os.path.join(REPO, "datasets", "copy_paste_coco_tiny")
+CAM_ITERS = 2000  # the copy-paste classifier's schedule (cam_R18_scratch_copy_paste.yaml's MAX_ITER)
 SETS = {
     "copy_paste": {"config": "cam_R18_scratch_copy_paste.yaml", "num_classes": 5,
                    "train": (os.path.join(CP_ROOT, "annotations", "instances_train.json"), os.path.join(CP_ROOT, "train")),
@@ -195,14 +197,20 @@ def _training_seconds(log):
     return None
 
 
-def _sem_seg_miou(log):
-    """mIoU (percent) of the segmentor's final evaluation, from detectron2's log ("copypaste" lines)."""
+def copypaste(log, task):
+    """The last ``task`` evaluation printed by detectron2's ``print_csv_format`` in the log file ``log`` ("copypaste:
+    Task: <task>", a header line, a values line) as {name: value}; {} when the log has none."""
     with open(log) as f:
-        lines = f.read().splitlines()
-    for i, line in enumerate(lines):
-        if "copypaste: mIoU,fwIoU,mACC,pACC" in line:
-            return float(lines[i + 1].split("copypaste: ")[1].split(",")[0])
-    raise RuntimeError(f"no sem_seg result in {log}")
+        blocks = re.findall(rf"copypaste: Task: {re.escape(task)}\n.*copypaste: (\S+)\n.*copypaste: (\S+)\n", f.read())
+    return dict(zip(blocks[-1][0].split(","), map(float, blocks[-1][1].split(",")))) if blocks else {}
+
+
+def _sem_seg_miou(log):
+    """mIoU (percent) of the segmentor's final evaluation, from its log."""
+    res = copypaste(log, "sem_seg")
+    if "mIoU" not in res:
+        raise RuntimeError(f"no sem_seg result in {log}")
+    return res["mIoU"]
 
 
 def table(name, res):
@@ -232,7 +240,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--work", default=os.path.join(REPO, "output", "bench_cam"))
-    p.add_argument("--cam-iters", type=int, default=1200)
+    p.add_argument("--cam-iters", type=int, default=CAM_ITERS)
     p.add_argument("--coco-iters", type=int, default=250)
     p.add_argument("--seg-iters", type=int, default=600)
     p.add_argument("--workers", type=int, default=2)

@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cam  # noqa: E402
-from bench_cam import CP_ROOT, REPO, SETS, _sem_seg_miou, read, sh  # noqa: E402
+from bench_cam import CAM_ITERS, CP_ROOT, REPO, SETS, _sem_seg_miou, read, sh  # noqa: E402
 
 CONFIGS = os.path.join(REPO, "projects", "DSRG", "configs")
 
@@ -117,7 +117,7 @@ PANOPTIC_ROOT = os.path.join(REPO, "datasets", "coco_panoptic_val100_halves")
 CAM_CONFIGS = os.path.join(REPO, "projects", "CAM", "configs")
 #: each set: its CAM classifier config and iterations, its DSRG config and iterations, the json + images per split
 DSRG_SETS = {
-    "copy_paste": {**SETS["copy_paste"], "cam_config": "cam_R18_scratch_copy_paste.yaml", "cam_iters": 1200,
+    "copy_paste": {**SETS["copy_paste"], "cam_config": "cam_R18_scratch_copy_paste.yaml", "cam_iters": CAM_ITERS,
                    "config": "dsrg_R18_scratch_copy_paste.yaml", "iters": 1500},
     "coco_panoptic_halves": {
         "cam_config": "cam_R18_scratch_coco_panoptic_halves.yaml", "cam_iters": 250,

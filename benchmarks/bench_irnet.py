@@ -212,19 +212,6 @@ def label_stage(work, args, res):
     return res
 
 
-def _mask_ap(log):
-    """(COCO segm AP, AP^r@0.5) of a training run's final evaluation, from its log."""
-    with open(log) as f:
-        lines = f.read().splitlines()
-    coco = apr = None
-    for i, line in enumerate(lines):
-        if "copypaste: Task: segm" in line:
-            coco = float(lines[i + 2].split("copypaste: ")[1].split(",")[0])
-        if "AP^r@0.5 " in line and "AP^r" in line:
-            apr = float(line.split("AP^r@0.5 ")[1].split(",")[0])
-    return coco, apr
-
-
 def mrcnn_stage(work, args, res):
     config = os.path.join(CONFIGS, "mask_rcnn_R18_FPN_scratch_copy_paste.yaml")
     store = os.path.join(work, "pseudo_irnet", "pseudo_masks.json")
@@ -237,7 +224,9 @@ def mrcnn_stage(work, args, res):
             res[f"{name}_seconds"] = bench_cam.sh(["tools/train_net.py", "--config-file", config, "SOLVER.MAX_ITER",
                                           str(args.mrcnn_iters), "SOLVER.STEPS", f"({int(args.mrcnn_iters * 0.9)},)",
                                           "OUTPUT_DIR", out, "SEED", "0"] + opts, log)
-        res[name] = dict(zip(("coco_segm_AP", "AP^r@0.5"), _mask_ap(log)))
+        segm, apr = bench_cam.copypaste(log, "segm"), bench_cam.copypaste(log, "segm_APr")
+        res[name] = {"coco_segm_AP": segm.get("AP"), "coco_segm_AP50": segm.get("AP50"),
+                     **{k: apr.get(k) for k in ("AP^r@0.25", "AP^r@0.5", "AP^r@0.75", "AP^r_vol")}}
     res["iters"] = args.mrcnn_iters
     return res
 
@@ -270,8 +259,14 @@ def tables(summary):
                         f"{m['semantic_miou']:.3f} | {ips} |")
     if "mrcnn" in summary:
         m = summary["mrcnn"]
-        rows += ["", f"Proxy Mask R-CNN ({m['iters']} it), val: IRNet pseudo masks {m['irnet_pseudo_masks']}, "
-                 f"true masks {m['true_masks']}"]
+        keys = ("coco_segm_AP", "coco_segm_AP50", "AP^r@0.25", "AP^r@0.5", "AP^r@0.75", "AP^r_vol")
+        rows += ["", f"Proxy Mask R-CNN, {m['iters']} iterations, val split", "| trained on | " + " | ".join(keys) + " |",
+                 "|---" * (len(keys) + 1) + "|"]
+        for name in ("irnet_pseudo_masks", "true_masks"):
+            rows.append(f"| {name} | " + " | ".join(f"{m[name].get(k, float('nan')):.1f}" for k in keys) + " |")
+        ratio = [m["irnet_pseudo_masks"].get(k, 0) / m["true_masks"][k] if m["true_masks"].get(k) else float("nan")
+                 for k in keys]
+        rows.append("| weak / full | " + " | ".join(f"{r:.2f}" for r in ratio) + " |")
     return "\n".join(rows)
 
 

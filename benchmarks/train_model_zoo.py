@@ -20,14 +20,15 @@ Stages, each a README command (resumable: a model whose ``model_final.pth`` exis
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bench_cam import copypaste  # noqa: E402
 from wsis.checkpoint import read_description  # noqa: E402
 
 WSPS = "pseudo/coco_tiny_train_wsps/pseudo_masks.json"
@@ -72,11 +73,6 @@ def _train(name, out, opts, logs):
     return seconds
 
 
-def _copypaste(log_text, task):
-    m = re.search(rf"copypaste: Task: {task}\n.*copypaste: ([\w,^@.]+)\n.*copypaste: ([-\d.,nan]+)\n", log_text)
-    return dict(zip(m.group(1).split(","), map(float, m.group(2).split(",")))) if m else {}
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(REPO, "output", "model_zoo"))
@@ -109,8 +105,7 @@ def main():
         _run(["tools/train_net.py", "--eval-only", "--config-file", _config(name), "MODEL.WEIGHTS", url,
               "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "OUTPUT_DIR", os.path.join(folder, "eval_from_wsis_url")],
              log, env={"WSIS_MODEL_ZOO": out})
-        text = open(log).read()
-        apr, segm = _copypaste(text, "segm_APr"), _copypaste(text, "segm")
+        apr, segm = copypaste(log, "segm_APr"), copypaste(log, "segm")
         desc = read_description(os.path.join(folder, "model_final.pth"))
         stores = [(e["path"], e["provenance"]["method"]) for e in desc["weak_labels"] if e["kind"] == "pseudo_masks"]
         with open(os.path.join(folder, "train_seconds.txt")) as f:
