@@ -16,7 +16,7 @@ Every stage is skipped when its output exists (delete --work to start again). Pr
 <work>/<set>/summary.json.
 
     python benchmarks/bench_cam.py                     # copy-paste + coco_tiny
-    python benchmarks/bench_cam.py --sets copy_paste --cam-iters 2000 --seg-iters 300
+    python benchmarks/bench_cam.py --sets copy_paste --seg-iters 300
 """
 import argparse
 import json
@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "projects", "CAM", "configs")
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 CP_ROOT = os.path.join(REPO, "datasets", "copy_paste_coco_tiny")
-CAM_ITERS = 2000  # the copy-paste classifier's schedule (cam_R18_scratch_copy_paste.yaml's MAX_ITER)
+CAM_ITERS = 5000  # the copy-paste classifier's schedule (cam_R18_scratch_copy_paste.yaml's MAX_ITER)
 SETS = {
     "copy_paste": {"config": "cam_R18_scratch_copy_paste.yaml", "num_classes": 5,
                    "train": (os.path.join(CP_ROOT, "annotations", "instances_train.json"), os.path.join(CP_ROOT, "train")),

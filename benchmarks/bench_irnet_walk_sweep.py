@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""
+Why IRNet's random walk helps or hurts on a set (needs detectron2): for the first N training images, the trained
+network's class-boundary map B on the true class boundaries against elsewhere (on the 1/4 grid), and the semantic
+pseudo labels' mIoU (background included, against the true maps) for walks of several lengths t and several
+background thresholds. t = 0 is the CAM damped by (1 − B), without the walk.
+
+    python benchmarks/bench_irnet_walk_sweep.py --weights output/bench_irnet/irnet/model_final.pth \
+        --cues output/bench_cam/copy_paste/cues_train_cam [--images 40] [--opts MODEL.IRNET.FREEZE_BACKBONE False]
+
+The set defaults to the copy-paste train split (its json, images and semantic PNGs).
+"""
+import argparse
+import os
+import sys
+
+import cv2
+import numpy as np
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from wsis.data.coco_weak import load_coco_instances  # noqa: E402
+from wsis.evaluation.pseudo_quality import PseudoPixelQualityAccumulator  # noqa: E402
+from wsis.methods.cam.localization import upsample_cams  # noqa: E402
+from wsis.methods.irnet.instances import semantic_from_scores  # noqa: E402
+from wsis.methods.irnet.walk import random_walk  # noqa: E402
+
+CP = os.path.join(REPO, "datasets", "copy_paste_coco_tiny")
+CONFIG = os.path.join(REPO, "projects", "IRNet", "configs", "irnet_R18_scratch_copy_paste.yaml")
+
+
+def boundary_contrast(boundary, gt, stride):
+    """Mean B on the grid cells that lie on a true class boundary (3 × 3 morphological gradient of the true map
+    sampled at ``stride``) and on the other cells; the true map's void cells are left out."""
+    grid = gt[::stride, ::stride][: boundary.shape[0], : boundary.shape[1]]
+    b = boundary[: grid.shape[0], : grid.shape[1]]
+    edge = cv2.morphologyEx(grid.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    valid = grid != 255
+    return b[edge & valid], b[~edge & valid]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", required=True, help="a trained IRNet checkpoint")
+    p.add_argument("--cues", required=True, help="the cue store of the images (tools/make_cues.py)")
+    p.add_argument("--config-file", default=CONFIG)
+    p.add_argument("--json", default=os.path.join(CP, "annotations", "instances_train.json"))
+    p.add_argument("--images", default=os.path.join(CP, "train"))
+    p.add_argument("--semantic", default=os.path.join(CP, "semantic", "train"), help="true semantic PNGs")
+    p.add_argument("--num-images", type=int, default=40)
+    p.add_argument("--num-classes", type=int, default=5)
+    p.add_argument("--steps", type=int, nargs="+", default=[0, 4, 16, 64, 256])
+    p.add_argument("--bg", type=float, nargs="+", default=[0.15, 0.25, 0.35, 0.5])
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides of the network")
+    args = p.parse_args()
+    from wsis.methods.irnet.generator import IRNetGenerator  # detectron2
+
+    torch.set_num_threads(1)
+    gen = IRNetGenerator(args.config_file, args.opts, args.weights, cues=args.cues)
+    model = gen.model()
+    dicts, _ = load_coco_instances(args.json, args.images, supervision="tag")
+    dicts = [d for d in sorted(dicts, key=lambda d: d["image_id"]) if d["image_id"] in gen.cues][: args.num_images]
+    acc = {(t, bg): PseudoPixelQualityAccumulator(args.num_classes + 1) for t in args.steps for bg in args.bg}
+    on_edges, elsewhere = [], []
+    for d in dicts:
+        classes, cams = gen.cues[d["image_id"]]
+        gt = cv2.imread(os.path.join(args.semantic, f"{d['image_id']}.png"), cv2.IMREAD_UNCHANGED)
+        if gt is None:
+            sys.exit(f"{args.semantic}: no true map {d['image_id']}.png (image id {d['image_id']})")
+        image = gen.image_tensor(d)
+        h, w = image.shape[-2:]
+        boundary, _ = model.outputs(image)
+        e, o = boundary_contrast(boundary.numpy(), gt, model.stride)
+        on_edges.append(e)
+        elsewhere.append(o)
+        cams = torch.from_numpy(cams).float()
+        for t in args.steps:
+            walked = random_walk(cams, boundary, steps=t)
+            up = upsample_cams(walked, h, w, model.stride)
+            for bg in args.bg:
+                acc[(t, bg)].add(semantic_from_scores(up, classes.tolist(), bg), gt)
+    print(f"{len(dicts)} images; boundary B: mean {np.concatenate(on_edges).mean():.3f} on true class boundaries, "
+          f"{np.concatenate(elsewhere).mean():.3f} elsewhere")
+    print("| background threshold | " + " | ".join(f"t = {t}" for t in args.steps) + " |")
+    print("|---|" + "---|" * len(args.steps))
+    for bg in args.bg:
+        print(f"| {bg} | " + " | ".join(f"{acc[(t, bg)].summarize()['miou']:.3f}" for t in args.steps) + " |")
+
+
+if __name__ == "__main__":
+    main()
