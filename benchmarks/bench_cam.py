@@ -26,11 +26,12 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "projects", "CAM", "configs")
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 CP_ROOT = os.path.join(REPO, "datasets", "copy_paste_coco_tiny")
-CAM_ITERS = 5000  # the copy-paste classifier's schedule (cam_R18_scratch_copy_paste.yaml's MAX_ITER)
 SETS = {
     "copy_paste": {"config": "cam_R18_scratch_copy_paste.yaml", "num_classes": 5,
                    "train": (os.path.join(CP_ROOT, "annotations", "instances_train.json"), os.path.join(CP_ROOT, "train")),
@@ -41,6 +42,8 @@ SETS = {
                   "val": (os.path.join(SHARED, "coco_tiny", "annotations", "instances_val2017.json"),
                           os.path.join(SHARED, "coco_tiny", "val2017"))},
 }
+with open(os.path.join(CONFIGS, SETS["copy_paste"]["config"])) as _f:
+    CAM_ITERS = yaml.safe_load(_f)["SOLVER"]["MAX_ITER"]  # the copy-paste classifier's schedule, from its config
 
 
 def sh(args, log):
