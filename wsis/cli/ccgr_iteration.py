@@ -12,9 +12,9 @@ datasets: ``wsis.cli.ccgr_iteration.main([...])``.
 
 Stages, under ``<work>/iteration_<k>/``:
 
-1. ``bags.pkl``: iteration 1, the peaks of the CAM cues and their proposals (Eq. 4; the grouping's proposals are
-   kept in ``<work>/proposals.pkl``); later, the boxes of iteration k − 1's instance branch and their top-10
-   proposals by IoU (``tools/make_ccgr_bags.py``).
+1. ``bags.pkl``: iteration 1, the peaks of the CAM cues and their proposals (Eq. 4, with ``--semantic-labels`` as
+   its O; the grouping's proposals are kept in ``<work>/proposals.pkl``); later, the boxes of iteration k − 1's
+   instance branch and their top-10 proposals by IoU (``tools/make_ccgr_bags.py``).
 2. ``mil/``: the MIL branch (``--mil-config``) on the bags; ``mil_boxes.pth``: one box per bag on the images.
 3. the segmentation branch's labels: iteration 1, ``--semantic-labels`` (a weakly supervised semantic method's
    maps: the paper uses AffinityNet; DSRG's or IRNet's here); later ``semantic/``, the union of iteration k − 1's
@@ -126,7 +126,8 @@ class Iteration:
         if a.iteration == 1:
             keep = ["--proposals", self.proposals] if os.path.isfile(self.proposals) else ["--save-proposals",
                                                                                          self.proposals]
-            bag_cmd = ["make_ccgr_bags"] + source + ["--cues", a.cues, "--out", bags] + keep
+            bag_cmd = ["make_ccgr_bags"] + source + ["--cues", a.cues, "--foreground-labels", a.semantic_labels,
+                                                     "--out", bags] + keep
             labels = a.semantic_labels
         else:
             bag_cmd = ["make_ccgr_bags"] + source + ["--predictions", self.previous, "--proposals", self.proposals,

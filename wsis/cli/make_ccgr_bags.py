@@ -18,8 +18,10 @@ bag of its 10 proposals of highest IoU, labelled with the box's class:
         --proposals proposals.pkl --out bags_iteration2.pkl
 
 Without --proposals the boxes of the library's Selective-Search-style grouping of the whole image are used
-(wsis.methods.ccgr.proposals). Eq. 4's foreground O is the largest of the image's cue maps. Images without tags,
-cues or peaks (or boxes) get no bag (counted).
+(wsis.methods.ccgr.proposals). Eq. 4's foreground O is the foreground of a semantic label folder with
+--foreground-labels (the paper's: AffinityNet's segmentation map; tools/ccgr_iteration.py passes the first
+segmentation labels), else the largest of the image's cue maps. Images without tags, cues, label map or peaks (or
+boxes) get no bag (counted).
 """
 import argparse
 import logging
@@ -52,6 +54,9 @@ def parse_args(argv=None):
                    help="also write the proposals used as a detectron2 proposal pickle")
     p.add_argument("--objectness", choices=("none", "proposals"), default="none",
                    help="B_S of Eq. 4: 0, or the proposals' scores (default: %(default)s)")
+    p.add_argument("--foreground-labels", default=None, metavar="DIR",
+                   help="with --cues: semantic label maps <image_id>.png whose foreground is Eq. 4's O (default: "
+                   "the largest of the image's cue maps)")
     p.add_argument("--top-k", type=int, default=10, help="proposals per bag (default: %(default)s)")
     p.add_argument("--penalty", type=float, default=0.1, help="Eq. 4's background weight (default: %(default)s)")
     p.add_argument("--min-peak", type=float, default=0.5,
@@ -73,7 +78,7 @@ def main(argv=None):
         done, skipped = make_bags(dicts, cues, args.out, proposals, args.top_k, args.penalty, args.objectness,
                                   args.min_peak, workers=args.workers, progress=not args.no_progress,
                                   predictions=predictions, score_thresh=args.score_thresh,
-                                  save_proposals=args.save_proposals)
+                                  save_proposals=args.save_proposals, foreground_labels=args.foreground_labels)
     except (ValueError, KeyError, FileNotFoundError, CueStoreError, AnnotationError) as e:
         sys.exit(f"error: {e}")
     n_bags = sum(len(b["bag_labels"]) for b in done.values())
@@ -82,4 +87,8 @@ def main(argv=None):
              "proposals_per_bag": n_props / max(n_bags, 1)}
     logger.info(f"{args.out}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                             for k, v in stats.items()))
+    for _, reason in skipped[:5]:
+        logger.warning(f"skipped {reason}")
+    if len(skipped) > 5:
+        logger.warning(f"... and {len(skipped) - 5} more skipped images")
     return stats

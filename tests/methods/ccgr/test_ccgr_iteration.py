@@ -2,6 +2,7 @@
 refined boxes, the segmentation labels from instance masks, the predictions and proposal files, the bag job's box
 mode."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -220,3 +221,17 @@ def test_make_bags_from_predictions_and_saved_proposals(tmp_path):
     assert np.array_equal(again[1]["boxes"], bags["boxes"])
     with pytest.raises(ValueError, match="exactly one"):
         make_bags(dicts, None, str(tmp_path / "d.pkl"), progress=False)
+
+
+def test_iteration_one_bags_use_the_first_segmentation_labels_as_eq4_foreground(tmp_path):
+    """The paper's O of Eq. 4 is the first segmentation labels' map (AffinityNet's): iteration 1's bag command
+    passes --semantic-labels as --foreground-labels; later iterations' box bags have no O."""
+    from wsis.cli.ccgr_iteration import Iteration, parse_args
+
+    one = parse_args(["--work", str(tmp_path), "--iteration", "1", "--dataset", "d", "--cues", "c",
+                      "--semantic-labels", "labels"])
+    name, cmd, _ = Iteration(one, "j.json", "img").stages()[0]
+    assert name == "bags" and cmd[0] == "make_ccgr_bags"
+    assert cmd[cmd.index("--foreground-labels") + 1] == os.path.abspath("labels")
+    two = parse_args(["--work", str(tmp_path), "--iteration", "2", "--dataset", "d"])
+    assert "--foreground-labels" not in Iteration(two, "j.json", "img").stages()[0][1]

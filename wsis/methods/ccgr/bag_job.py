@@ -5,6 +5,7 @@ each (Eq. 4); in later ones the instance branch's boxes and their top-10 proposa
 """
 import logging
 import multiprocessing as mp
+import os
 
 import cv2
 import numpy as np
@@ -16,7 +17,7 @@ from .box_bags import box_bags
 from .peaks import image_bags
 from .proposals import selective_search_boxes
 
-__all__ = ["make_bags", "cue_foreground"]
+__all__ = ["make_bags", "cue_foreground", "label_foreground"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,25 @@ def cue_foreground(cams, shape):
     return np.clip(cv2.resize(top, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
+def label_foreground(label, shape, ignore_value=0.5):
+    """O of Eq. 4 from a semantic label map (the paper's: the segmentation map of AffinityNet, Ahn & Kwak 2018):
+    1 on class pixels (1-254), 0 on background (0), ``ignore_value`` on ignore (255: unknown, so neither), resized
+    to ``shape`` (nearest) if it differs."""
+    label = np.asarray(label)
+    if label.ndim != 2:
+        raise ValueError(f"a semantic label map is (H, W), got {label.shape}")
+    out = np.where(label == 255, np.float32(ignore_value), (label > 0).astype(np.float32)).astype(np.float32)
+    h, w = shape
+    if out.shape != (h, w):
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
 class _Job:
     def __init__(self, cues, predictions, proposals, top_k, penalty, objectness, min_peak, score_thresh,
-                 keep_proposals):
+                 keep_proposals, foreground_labels=None):
         self.cues, self.predictions, self.proposals = cues, predictions, proposals
+        self.foreground_labels = foreground_labels
         self.top_k, self.penalty, self.objectness, self.min_peak = top_k, penalty, objectness, min_peak
         self.score_thresh, self.keep_proposals = score_thresh, keep_proposals
 
@@ -65,7 +81,17 @@ class _Job:
         classes, cams = self.cues[d["image_id"]]
         keep = [i for i, c in enumerate(classes) if int(c) in tags]
         stride = self.cues.entries[d["image_id"]]["stride"]
-        fg = cue_foreground(cams, (d["height"], d["width"]))
+        if self.foreground_labels:
+            path = os.path.join(self.foreground_labels, f"{d['image_id']}.png")
+            label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+            if label is None:
+                return d["image_id"], None, None, f"{where}: no semantic label map {path}"
+            if label.shape[:2] != (d["height"], d["width"]):
+                return d["image_id"], None, None, (f"{where}: semantic label map {path} is {label.shape[1]}x"
+                                                   f"{label.shape[0]}, the image {d['width']}x{d['height']}")
+            fg = label_foreground(label, (d["height"], d["width"]))
+        else:
+            fg = cue_foreground(cams, (d["height"], d["width"]))
         bags = image_bags(torch.from_numpy(np.asarray(cams)[keep]), [int(classes[i]) for i in keep], stride,
                           torch.as_tensor(np.asarray(boxes, np.float32)), torch.as_tensor(objectness),
                           torch.from_numpy(fg), self.top_k, self.penalty, self.min_peak)
@@ -73,7 +99,8 @@ class _Job:
 
 
 def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0.1, objectness="none", min_peak=0.5,
-              workers=1, progress=True, predictions=None, score_thresh=0.5, save_proposals=None):
+              workers=1, progress=True, predictions=None, score_thresh=0.5, save_proposals=None,
+              foreground_labels=None):
     """
     Args:
         dataset_dicts (list[dict]): images with ``image_labels`` (tags).
@@ -91,6 +118,10 @@ def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0
         predictions (dict or None): image id → the instance branch's predictions
             (:func:`wsis.data.predictions.read_predictions`), those of a tagged class scoring ≥ ``score_thresh``
             give one bag each: the later iterations' bags (with ``cues`` None).
+        foreground_labels (str or None): with ``cues``, a folder of semantic label maps ``<image_id>.png`` (0
+            background, class + 1, 255 ignore) whose foreground is Eq. 4's O (:func:`label_foreground`; the paper
+            uses AffinityNet's segmentation map); None: the largest of the image's cue maps
+            (:func:`cue_foreground`). An image without its map gets no bag (a skip with the reason).
         save_proposals (str or None): also write every image's proposals as a detectron2 proposal pickle (to pass
             as ``proposals`` in the next iterations instead of grouping again).
 
@@ -101,8 +132,10 @@ def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0
         raise ValueError(f"objectness must be 'none' or 'proposals', got {objectness!r}")
     if (cues is None) == (predictions is None):
         raise ValueError("bags come from cues (peaks) or from predictions (boxes): give exactly one")
+    if foreground_labels and cues is None:
+        raise ValueError("foreground_labels is Eq. 4's O of peak bags: it needs cues")
     job = _Job(cues, predictions, proposals, top_k, penalty, objectness, min_peak, score_thresh,
-               save_proposals is not None)
+               save_proposals is not None, foreground_labels)
     done, skipped, kept = {}, [], {}
     bar = tqdm(total=len(dataset_dicts), desc="ccgr bags", unit="img", disable=not progress)
 
