@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cam  # noqa: E402
 
@@ -36,6 +38,8 @@ REPO = bench_cam.REPO
 CONFIGS = os.path.join(REPO, "projects", "IRNet", "configs")
 WALK_GRIDS = [(32, 32), (64, 64), (256, 256), (512, 512), (256, 512)]
 DENSE_LIMIT = 8 * 2 ** 30  # bytes: the dense case runs when its matrices (two of (HW)² float64) fit in this
+with open(os.path.join(CONFIGS, "irnet_R18_scratch_copy_paste.yaml")) as _f:
+    IRNET_ITERS = yaml.safe_load(_f)["SOLVER"]["MAX_ITER"]  # IRNet's copy-paste schedule, from its config
 
 
 def _rss():
@@ -277,7 +281,7 @@ def main():
     p.add_argument("--stages", nargs="+", default=["walk", "labels", "mrcnn"], choices=["walk", "labels", "mrcnn"])
     p.add_argument("--work", default=os.path.join(REPO, "output", "bench_irnet"))
     p.add_argument("--cam-work", default=os.path.join(REPO, "output", "bench_cam"))
-    p.add_argument("--irnet-iters", type=int, default=300)
+    p.add_argument("--irnet-iters", type=int, default=IRNET_ITERS)
     p.add_argument("--mrcnn-iters", type=int, default=1000)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()

@@ -1,5 +1,6 @@
-"""IRNet with a real detectron2: the network trains on IR labels made from a classifier's cues (frozen backbone,
-10× displacement LR), and its label synthesis writes instance pseudo masks and semantic labels into the store."""
+"""IRNet with a real detectron2: the network trains on IR labels made from a classifier's cues (frozen backbone or
+fine-tuned, 10× displacement LR), and its label synthesis writes instance pseudo masks and semantic labels into the
+store."""
 import json
 import math
 import os
@@ -57,7 +58,7 @@ def test_irnet_trains_on_ir_labels_with_a_frozen_backbone(ir_labels, tmp_path):
 
     from wsis.engine import WSISTrainer
 
-    cfg = _irnet_cfg(tmp_path, ir_labels)
+    cfg = _irnet_cfg(tmp_path, ir_labels, ["MODEL.IRNET.FREEZE_BACKBONE", "True"])  # IRNet's (Base-IRNet.yaml)
     torch.manual_seed(0)
     model = build_model(cfg)
     DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
@@ -100,6 +101,29 @@ def test_irnet_trains_on_ir_labels_with_a_frozen_backbone(ir_labels, tmp_path):
     out = model([{"image": image[:, :61, :57], "height": 61, "width": 57}])[0]  # any size: no pad to 512
     assert out["boundary"].shape == (16, 15) and out["displacement"].shape == (2, 16, 15)
     assert ((out["boundary"] >= 0) & (out["boundary"] <= 1)).all()
+
+
+def test_irnet_fine_tunes_the_backbone_of_the_copy_paste_config(ir_labels, tmp_path):
+    """The copy-paste config fine-tunes its from-scratch backbone (MODEL.IRNET.FREEZE_BACKBONE False): the
+    backbone's parameters train at the base LR, its BatchNorm statistics update, and its weights move."""
+    from wsis.engine import WSISTrainer
+
+    cfg = _irnet_cfg(tmp_path, ir_labels, ["SOLVER.MAX_ITER", "2"])
+    assert cfg.MODEL.IRNET.FREEZE_BACKBONE is False
+    trainer = WSISTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    model = trainer.model
+    assert all(p.requires_grad for p in model.backbone.parameters())
+    lrs = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert {lrs[id(p)] for p in model.backbone.parameters()} == {cfg.SOLVER.BASE_LR}
+    model.train()
+    assert model.backbone.training
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.train()
+    after = trainer.model.state_dict()
+    assert not torch.equal(before["backbone.stem.conv1.weight"], after["backbone.stem.conv1.weight"])
+    assert not torch.equal(before["backbone.res3.0.conv1.norm.running_mean"],
+                           after["backbone.res3.0.conv1.norm.running_mean"])
 
 
 def _trained_irnet(tmp_path, data):
