@@ -42,8 +42,15 @@ SETS = {
                   "val": (os.path.join(SHARED, "coco_tiny", "annotations", "instances_val2017.json"),
                           os.path.join(SHARED, "coco_tiny", "val2017"))},
 }
-with open(os.path.join(CONFIGS, SETS["copy_paste"]["config"])) as _f:
-    CAM_ITERS = yaml.safe_load(_f)["SOLVER"]["MAX_ITER"]  # the copy-paste classifier's schedule, from its config
+
+
+def config_max_iter(config):
+    """SOLVER.MAX_ITER of a config file (the schedule a benchmark trains, read from the config, not repeated)."""
+    with open(config) as f:
+        return yaml.safe_load(f)["SOLVER"]["MAX_ITER"]
+
+
+CAM_ITERS = config_max_iter(os.path.join(CONFIGS, SETS["copy_paste"]["config"]))  # the copy-paste schedule
 
 
 def sh(args, log):

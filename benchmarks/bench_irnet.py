@@ -29,8 +29,6 @@ import subprocess
 import sys
 import time
 
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cam  # noqa: E402
 
@@ -38,8 +36,8 @@ REPO = bench_cam.REPO
 CONFIGS = os.path.join(REPO, "projects", "IRNet", "configs")
 WALK_GRIDS = [(32, 32), (64, 64), (256, 256), (512, 512), (256, 512)]
 DENSE_LIMIT = 8 * 2 ** 30  # bytes: the dense case runs when its matrices (two of (HW)² float64) fit in this
-with open(os.path.join(CONFIGS, "irnet_R18_scratch_copy_paste.yaml")) as _f:
-    IRNET_ITERS = yaml.safe_load(_f)["SOLVER"]["MAX_ITER"]  # IRNet's copy-paste schedule, from its config
+IRNET_CONFIG = os.path.join(CONFIGS, "irnet_R18_scratch_copy_paste.yaml")
+IRNET_ITERS = bench_cam.config_max_iter(IRNET_CONFIG)  # IRNet's copy-paste schedule
 
 
 def _rss():
@@ -174,7 +172,7 @@ def label_stage(work, args, res):
     num_classes = 5
     gt_folder = os.path.join(bench_cam.CP_ROOT, "semantic", "train")
 
-    config = os.path.join(CONFIGS, "irnet_R18_scratch_copy_paste.yaml")
+    config = IRNET_CONFIG
     irnet_dir = os.path.join(work, "irnet")
     weights = os.path.join(irnet_dir, "model_final.pth")
     if not os.path.exists(weights):
