@@ -8,7 +8,8 @@ the mean IoU with the true box per number of steps (0, 40, 80, 200; the paper's 
   (val mIoU 29.1; DSRG's head as CCGR's segmentation branch, which the issue allows); needs detectron2;
 * "true maps": the true semantic map of the class, blurred (σ 2 px): the refinement with a perfect branch.
 
-Then the same from the MIL boxes (one per bag, WSDDNBagROIHeads of projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml
+Each row twice: the default coarse-to-fine descent (``MODEL.CCGR.REFINE.BLUR``) and the paper's plain descent
+(``BLUR ()``). Then the same from the MIL boxes (one per bag, WSDDNBagROIHeads of projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml
 on tools/make_ccgr_bags.py's bags), when that model exists. Also the throughput of the refinement, every box in one
 batch against one box at a time (200 steps).
 
@@ -36,6 +37,8 @@ from wsis.methods.ccgr.refine import CCGRParams, refine_boxes  # noqa: E402
 
 CP = os.path.join(REPO, "datasets", "copy_paste_coco_tiny")
 STEPS = (0, 40, 80, 200)
+#: the refinement variants of every row: the default, and the paper's plain descent on the map
+VARIANTS = (("coarse to fine", {}), ("plain", {"blur": ()}))
 
 
 def box_iou(a, b):
@@ -61,6 +64,19 @@ def instances(dicts, seed=0):
                 jitter = box
             rows.append((k, a["category_id"], box, jitter))
     return rows
+
+
+def parts(rows, seed=1):
+    """The same instances, each true box shrunk to a part of it, as WSDDN picks: sides 30-50 % of the box's, the
+    centre moved by up to ±25 % of its size (seeded); on a part the context ring often lies inside the object."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, c, box, _ in rows:
+        size = box[2:] - box[:2]
+        half = size * rng.uniform(0.3, 0.5, 2) / 2
+        centre = box[:2] + size / 2 + rng.uniform(-0.25, 0.25, 2) * size
+        out.append((k, c, box, np.concatenate([centre - half, centre + half])))
+    return out
 
 
 def true_maps(dicts, rows):
@@ -162,15 +178,22 @@ def mil_rows(dicts, config, weights, bag_file):
     return rows, float(np.mean(recall)), scores
 
 
+def header():
+    print("| score maps, descent | " + " | ".join(f"{s} steps: mean IoU (IoU ≥ 0.7)" for s in STEPS) + " |")
+    print("|---|" + "---|" * len(STEPS))
+
+
 def evaluate(name, maps, rows, params):
+    """A table row per refinement variant: mean IoU with the true box (fraction ≥ 0.7) after each number of steps."""
     truth = torch.tensor(np.stack([r[2] for r in rows]), dtype=torch.float32)
     start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)
-    cells = []
-    for steps in STEPS:
-        out = refine_boxes(maps, start, CCGRParams(**dict(params, steps=steps)))
-        iou = box_iou(out, truth)
-        cells.append(f"{iou.mean():.3f} ({(iou >= 0.7).float().mean():.2f})")
-    print(f"| {name} | " + " | ".join(cells) + " |")
+    for variant, extra in VARIANTS:
+        cells = []
+        for steps in STEPS:
+            out = refine_boxes(maps, start, CCGRParams(**dict(params, steps=steps, **extra)))
+            iou = box_iou(out, truth)
+            cells.append(f"{iou.mean():.3f} ({(iou >= 0.7).float().mean():.2f})")
+        print(f"| {name}, {variant} | " + " | ".join(cells) + " |")
 
 
 def main():
@@ -196,8 +219,7 @@ def main():
     rows = instances(dicts)
     params = {"step_size": args.step_size}
     print(f"{len(rows)} instances of {len(dicts)} images; step size {args.step_size}; boxes jittered ±30 %")
-    print("| score maps | " + " | ".join(f"{s} steps: mean IoU (IoU ≥ 0.7)" for s in STEPS) + " |")
-    print("|---|" + "---|" * len(STEPS))
+    header()
     maps = true_maps(dicts, rows)
     evaluate("true maps, blurred σ 2", maps, rows, params)
     name = "segmentation branch (PSP, this iteration)" if args.iteration else "DSRG head (copy-paste, CAM seeds)"
@@ -205,37 +227,45 @@ def main():
     if have_dsrg:
         probs = dsrg_probs(dicts, [r[0] for r in rows], args.weights)
         evaluate(name, dsrg_maps(probs, rows), rows, params)
+    print("\nfrom parts of the true boxes (sides 30-50 %, centre within ±25 %):")
+    header()
+    evaluate("true maps, blurred σ 2", maps, parts(rows), params)
+    if have_dsrg:
+        evaluate(name, dsrg_maps(probs, rows), parts(rows), params)
     else:
         print(f"(no DSRG head at {args.weights}: run benchmarks/bench_dsrg.py first)")
     if os.path.isfile(mil) and have_dsrg:
         mil_boxes, recall, scores = mil_rows(dicts, config, mil, bag_file)
         print(f"\nfrom the MIL boxes ({len(mil_boxes)} bags; each against the true box of its class it overlaps "
               f"most; per true instance, the best MIL box of its class has mean IoU {recall:.3f}):")
-        print("| score maps | " + " | ".join(f"{s} steps" for s in STEPS) + " |")
-        print("|---|" + "---|" * len(STEPS))
+        header()
         evaluate("true maps, blurred σ 2", true_maps(dicts, mil_boxes), mil_boxes, params)
         probs.update(dsrg_probs(dicts, [r[0] for r in mil_boxes if r[0] not in probs], args.weights))
         maps = dsrg_maps(probs, mil_boxes)
         evaluate(name, maps, mil_boxes, params)
         start = torch.tensor(np.stack([r[3] for r in mil_boxes]), dtype=torch.float32)
-        refined = refine_boxes(maps, start, CCGRParams(step_size=args.step_size))
         before = pseudo_label_apr(dicts, mil_boxes, scores, start, probs)
-        after = pseudo_label_apr(dicts, mil_boxes, scores, refined, probs)
-        print(f"pseudo instance labels (box ∩ the {name}'s class), AP^r@0.25 / 0.5: MIL boxes {before[0]:.1f} / "
-              f"{before[1]:.1f}, CCGR-refined (200 steps) {after[0]:.1f} / {after[1]:.1f}")
+        cells = [f"MIL boxes {before[0]:.1f} / {before[1]:.1f}"]
+        for variant, extra in VARIANTS:
+            refined = refine_boxes(maps, start, CCGRParams(step_size=args.step_size, **extra))
+            after = pseudo_label_apr(dicts, mil_boxes, scores, refined, probs)
+            cells.append(f"CCGR-refined ({variant}, 200 steps) {after[0]:.1f} / {after[1]:.1f}")
+        print(f"pseudo instance labels (box ∩ the {name}'s class), AP^r@0.25 / 0.5: " + ", ".join(cells))
     else:
         print(f"(no MIL model at {mil}: train projects/CCGR/configs/mil_R18_scratch_copy_paste.yaml first)")
     start = torch.tensor(np.stack([r[3] for r in rows]), dtype=torch.float32)
     n = min(200, len(rows))
-    t = time.perf_counter()
-    refine_boxes(maps[:n], start[:n], CCGRParams(step_size=args.step_size))
-    batched = n / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for i in range(n):
-        refine_boxes(maps[i:i + 1], start[i:i + 1], CCGRParams(step_size=args.step_size))
-    single = n / (time.perf_counter() - t)
-    print(f"throughput, 200 steps, 1 thread: {batched:.1f} boxes/s batched ({n} boxes), {single:.1f} one at a time "
-          f"({batched / single:.1f}x)")
+    for variant, extra in VARIANTS:
+        params = CCGRParams(step_size=args.step_size, **extra)
+        t = time.perf_counter()
+        refine_boxes(maps[:n], start[:n], params)
+        batched = n / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for i in range(n):
+            refine_boxes(maps[i:i + 1], start[i:i + 1], params)
+        single = n / (time.perf_counter() - t)
+        print(f"throughput ({variant}), 200 steps, 1 thread: {batched:.1f} boxes/s batched ({n} boxes), "
+              f"{single:.1f} one at a time ({batched / single:.1f}x)")
 
 
 if __name__ == "__main__":

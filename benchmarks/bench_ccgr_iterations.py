@@ -6,8 +6,9 @@ CCGR's iterations on the copy-paste set (tools/ccgr_iteration.py's run folder): 
   best MIL box of its class (recall-like), on the train split;
 * the segmentation branch: mIoU on the val split (its training's evaluation);
 * the pseudo instance labels on the train split, AP^r@0.25 / 0.5 against the true masks: MIL boxes ∩ segmentation
-  (CCGR with 0 steps, made here into ``pseudo_steps0/``) and CCGR-refined boxes ∩ segmentation (the iteration's
-  store): the paper's Tab. 3 ablation;
+  (CCGR with 0 steps, made here into ``pseudo_steps0/``), boxes refined by the paper's plain descent ∩ segmentation
+  (``REFINE.BLUR ()``, made here into ``pseudo_plain/``) and the iteration's store (the refinement of its config,
+  coarse to fine by default): the paper's Tab. 3 ablation;
 * the instance branch (Proxy Mask R-CNN): mask AP and AP^r@0.5 on the val split (its training's evaluation).
 
     python benchmarks/bench_ccgr_iterations.py --work output/ccgr/run --iterations 1 2 3
@@ -58,16 +59,17 @@ def mil_box_quality(dicts, boxes_file, id_map):
     return float(np.mean(per_box)), float(np.mean(per_truth)), len(per_box)
 
 
-def zero_step_labels(it, json_file, images):
-    """The iteration's pseudo labels with CCGR switched off (MIL boxes ∩ segmentation), made once."""
-    out = os.path.join(it, "pseudo_steps0")
+def variant_labels(it, json_file, images, name, opts):
+    """The iteration's pseudo labels again with other refinement settings (``opts``) into ``<it>/<name>``, made
+    once: CCGR switched off (MIL boxes ∩ segmentation), or the paper's plain descent."""
+    out = os.path.join(it, name)
     if not os.path.isfile(os.path.join(out, "metrics.json")):
         from wsis.cli import make_pseudo_masks
 
         params = json.load(open(os.path.join(it, "pseudo", "metrics.json")))["params"]
         make_pseudo_masks.main(["--method", "ccgr", "--json", json_file, "--images", images, "--out", out,
                                 "--config-file", params["config"], "--workers", "2", "--num-vis", "0", *params["opts"],
-                                "MODEL.CCGR.REFINE.STEPS", "0"])
+                                *opts])
     return json.load(open(os.path.join(out, "metrics.json")))
 
 
@@ -81,21 +83,23 @@ def main():
     dicts, meta = load_coco_instances(json_file, images)
     id_map = meta["thing_dataset_id_to_contiguous_id"]
     print("| iteration | MIL boxes: mean IoU (best per true instance) | SS val mIoU (%) | pseudo labels AP^r@0.25 / "
-          "0.5 (%): MIL ∩ seg | CCGR ∩ seg | IS val mask AP (%) | IS val AP^r@0.5 (%) |")
-    print("|---|---|---|---|---|---|---|")
+          "0.5 (%): MIL ∩ seg | CCGR plain ∩ seg | CCGR ∩ seg | IS val mask AP (%) | IS val AP^r@0.5 (%) |")
+    print("|---|---|---|---|---|---|---|---|")
     for k in args.iterations:
         it = os.path.join(args.work, f"iteration_{k}")
-        if not os.path.isfile(os.path.join(it, "is_predictions.pth")):
-            print(f"| {k} | (not run: {it} is incomplete) |")
+        if not os.path.isfile(os.path.join(it, "pseudo", "metrics.json")):
+            print(f"| {k} | (not run: {it} has no pseudo labels) |")
             continue
         iou, best, n = mil_box_quality(dicts, os.path.join(it, "mil_boxes.pth"), id_map)
         ss = last_metrics(os.path.join(it, "ss")).get("sem_seg/mIoU", float("nan"))
-        zero = zero_step_labels(it, json_file, images)
+        zero = variant_labels(it, json_file, images, "pseudo_steps0", ["MODEL.CCGR.REFINE.STEPS", "0"])
+        plain = variant_labels(it, json_file, images, "pseudo_plain", ["MODEL.CCGR.REFINE.BLUR", "()"])
         ccgr = json.load(open(os.path.join(it, "pseudo", "metrics.json")))
         inst = last_metrics(os.path.join(it, "is"))
         apr = next((v for key, v in inst.items() if key.endswith("AP^r@0.5")), float("nan"))
         print(f"| {k} | {iou:.3f} ({best:.3f}), {n} boxes | {ss:.1f} | {zero['AP^r@0.25']:.2f} / "
-              f"{zero['AP^r@0.5']:.2f} | {ccgr['AP^r@0.25']:.2f} / {ccgr['AP^r@0.5']:.2f} | "
+              f"{zero['AP^r@0.5']:.2f} | {plain['AP^r@0.25']:.2f} / {plain['AP^r@0.5']:.2f} | "
+              f"{ccgr['AP^r@0.25']:.2f} / {ccgr['AP^r@0.5']:.2f} | "
               f"{inst.get('segm/AP', float('nan')):.2f} | {apr:.2f} |")
 
 

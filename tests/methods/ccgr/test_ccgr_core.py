@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from wsis.methods.ccgr.losses import wsddn_bag_loss, wsddn_bag_scores
 from wsis.methods.ccgr.peaks import find_peaks, peak_bags
-from wsis.methods.ccgr.refine import CCGRParams, box_means, ccgr_loss, integral_image, refine_boxes
+from wsis.methods.ccgr.refine import (CCGRParams, _levels, box_means, ccgr_loss, gaussian_blur, integral_image,
+                                      refine_boxes)
 
 
 def _blob(smooth=True):
@@ -63,12 +64,47 @@ def test_gap_loss_by_hand():
     assert ccgr_loss(integral, box, context_mean="paper").item() == pytest.approx(400 / 900 - 1.0 - 1.0)
 
 
+@pytest.mark.parametrize("params", [CCGRParams(), CCGRParams(blur=())], ids=["coarse-to-fine", "plain"])
 @pytest.mark.parametrize("start", [[20.0, 20.0, 30.0, 40.0], [25.0, 25.0, 35.0, 35.0], [10.0, 10.0, 50.0, 50.0]])
-def test_refinement_grows_a_partial_box_and_shrinks_a_large_one_onto_the_blob(start):
+def test_refinement_grows_a_partial_box_and_shrinks_a_large_one_onto_the_blob(start, params):
     blob = torch.tensor([20.0, 20.0, 40.0, 40.0])
-    out = refine_boxes(_blob(), torch.tensor([start]))
-    assert _iou(out[0], blob) > 0.9 > _iou(torch.tensor(start), blob)
+    out = refine_boxes(_blob(), torch.tensor([start]), params)
+    assert _iou(out[0], blob) > 0.85 and _iou(torch.tensor(start), blob) <= 0.5
     assert _iou(refine_boxes(_blob(), torch.tensor([start]), CCGRParams(steps=0))[0], torch.tensor(start)) == 1.0
+
+
+def test_coarse_to_fine_reaches_the_blob_from_a_part_where_the_plain_descent_has_no_gradient():
+    """A box on the middle 40 % of a clean blob: its context ring lies inside the blob too, so Eq. 3 is flat there
+    and the paper's plain descent leaves it; the coarse levels give it the blob's extent."""
+    blob, start = torch.tensor([20.0, 20.0, 40.0, 40.0]), torch.tensor([[26.0, 26.0, 34.0, 34.0]])
+    plain = refine_boxes(_blob(smooth=False), start, CCGRParams(blur=()))
+    assert torch.allclose(plain, start)
+    assert _iou(refine_boxes(_blob(smooth=False), start)[0], blob) > 0.85
+
+
+def test_levels_split_the_steps():
+    assert _levels(CCGRParams()) == [(0.5, 50), (0.25, 50), (0.0, 100)]
+    assert _levels(CCGRParams(steps=5, blur=(1.0, 0.5, 0.25))) == [(0.5, 1), (0.25, 1), (0.0, 3)]
+    assert _levels(CCGRParams(blur=())) == [(0.0, 200)] and _levels(CCGRParams(steps=0)) == []
+    with pytest.raises(ValueError, match="blur"):
+        CCGRParams(blur=(0.5, 0.0))
+    assert CCGRParams(blur=[0.5]).blur == (0.5,)  # a config's list
+
+
+def test_gaussian_blur_moments_borders_and_one_sigma_per_map():
+    impulse = torch.zeros(2, 61, 61)
+    impulse[:, 30, 30] = 1.0
+    out = gaussian_blur(impulse, torch.tensor([3.0, 6.0]))
+    t = torch.arange(61.0) - 30
+    for k, sigma in enumerate((3.0, 6.0)):
+        assert out[k].sum().item() == pytest.approx(1.0, abs=1e-5)
+        var = (out[k].sum(0) * t ** 2).sum().item()  # along x: 10 (two passes of radius 3, one of 2) and 38
+        assert var == pytest.approx(sigma ** 2, rel=0.12)
+        assert out[k].argmax().item() == 30 * 61 + 30 and torch.allclose(out[k], out[k].T, atol=1e-6)
+    const = torch.full((1, 9, 13), 0.7)
+    assert torch.allclose(gaussian_blur(const, torch.tensor([4.0])), const)  # no darkening at the borders
+    assert torch.equal(gaussian_blur(impulse, torch.zeros(2)), impulse)
+    assert gaussian_blur(torch.zeros(0, 5, 5), torch.zeros(0)).shape == (0, 5, 5)
 
 
 def test_refinement_is_batched_and_keeps_boxes_in_the_image():

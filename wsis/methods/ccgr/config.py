@@ -20,10 +20,11 @@ def add_ccgr_config(cfg):
     c.BAG_PENALTY = 0.1
     # The refinement (MODEL.CCGR.REFINE, wsis.methods.ccgr.refine.CCGRParams): gradient steps (Fig. 4-5: up to
     # 200), step size in units of each box's size, the context's scale, Φ(C) as the ring's mean ("ring") or the
-    # paper's literal Φ(B̃) − Φ(B) ("paper"), and the smallest box side.
+    # paper's literal Φ(B̃) − Φ(B) ("paper"), the smallest box side, and BLUR: the coarse levels' Gaussian σ over
+    # √(box area), which share the first half of the steps (wsis's; () is the paper's plain descent on the map).
     set_defaults(cfg, ("MODEL", "CCGR", "REFINE"), asdict(CCGRParams()))
-    # "We stop the CCGR process if the refined bounding box contains more than one peak": the peaks of the bag files
-    # (WSIS.CCGR.BAGS); bags made from boxes (later iterations) have none.
+    # "We stop the CCGR process if the refined bounding box contains more than one peak": a box never takes one more
+    # of the peaks of the bag files (WSIS.CCGR.BAGS); bags made from boxes (later iterations) have none.
     c.STOP_AT_PEAKS = True
     w = defaults(cfg, "WSIS", "CCGR")
     # Bag files (tools/make_ccgr_bags.py; detectron2's proposal pickle + bag_index, bag_labels) of the training and

@@ -16,28 +16,44 @@ Where the paper is silent or loose, the choices (``CCGRParams``):
 * Φ(C) is the mean over the context ring, (∫_B̃ S − ∫_B S) / (A_B̃ − A_B) (``context_mean="ring"``); the paper writes
   Φ(C) = Φ(B̃) − Φ(B), a difference of two means, available as ``"paper"``.
 * B̃ is clipped to the image: pixels outside the image have no score and do not count.
-* The step is plain gradient descent in units of each box's initial width and height (so one step size serves
-  boxes of every size), boxes are kept inside the image and at least ``min_size`` pixels wide and high.
+* The step is plain gradient descent in units of each box's width and height (so one step size serves boxes of
+  every size), boxes are kept inside the image and at least ``min_size`` pixels wide and high.
+* Coarse to fine (``blur``; wsis's, not the paper's): Eq. 3 has no gradient where a box and its context ring lie in
+  one region of constant score, so a box on a small part of its object (what WSDDN picks) stays there on a clean
+  score map. The first half of the steps is split evenly into coarse levels; in level l each box descends Eq. 3 on
+  its map blurred with a Gaussian of σ = ``blur[l]`` × √(its area at the level's start). The blur gives the box a
+  gradient towards its object's extent (blurring keeps a step edge's inflection in place). The second half descends
+  on the map itself, which settles the box on the paper's objective. The units of the step are the box's size at
+  each level's start. ``blur=()`` is the paper's plain descent.
 """
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["CCGRParams", "integral_image", "box_sums", "box_means", "ccgr_loss", "refine_boxes", "points_in_boxes"]
+__all__ = ["CCGRParams", "integral_image", "box_sums", "box_means", "ccgr_loss", "refine_boxes", "points_in_boxes",
+           "gaussian_blur"]
 
 
 @dataclass(frozen=True)
 class CCGRParams:
     """Steps and step size of the descent (the paper's Fig. 4-5: up to 200 steps), the context's scale (1.5), how
-    Φ(C) is computed, and the smallest box side in pixels."""
+    Φ(C) is computed, the smallest box side in pixels, and the coarse levels: each one's blur σ over √(box area)
+    (the module docstring; ``()``: every step on the map itself, the paper's plain descent)."""
 
     steps: int = 200
     step_size: float = 0.05
     context_scale: float = 1.5
     context_mean: str = "ring"
     min_size: float = 2.0
+    blur: tuple = (0.5, 0.25)
 
     def __post_init__(self):
+        blur = tuple(float(b) for b in self.blur)
+        if any(not math.isfinite(b) or b <= 0 for b in blur):
+            raise ValueError(f"blur must be finite σ factors > 0, got {self.blur!r}")
+        object.__setattr__(self, "blur", blur)
         if self.context_mean not in ("ring", "paper"):
             raise ValueError(f"context_mean must be 'ring' or 'paper', got {self.context_mean!r}")
         if int(self.steps) != self.steps or self.steps < 0:
@@ -117,16 +133,18 @@ def ccgr_loss(integral, boxes, context_scale=1.5, context_mean="ring", eps=1e-6)
 
 def refine_boxes(maps, boxes, params=CCGRParams(), stop_points=None):
     """
-    CCGR on a batch of boxes: each box descends L_CCGR on its own score map. With ``stop_points`` a box stops, at
-    its last position, before the first step that would make it hold more of its points than it started with
-    (at least 1): the paper's "we stop the CCGR process if the refined bounding box contains more than one peak"
-    (Tab. 3's discussion), so a box cannot grow over two instances of its class.
+    CCGR on a batch of boxes: each box descends L_CCGR on its own score map, coarse to fine (``params.blur``).
+    With ``stop_points`` a box never holds more of its points than it started with (at least 1): a step that would
+    take one more moves only the box's sides that go inwards. This is wsis's form of the paper's "we stop the CCGR
+    process if the refined bounding box contains more than one peak" (Tab. 3's discussion): a box cannot grow over
+    two instances of its class, and a box held at a peak still settles its other sides.
 
     Args:
         maps (Tensor): (N, H, W) each box's score map (e.g. its class's segmentation probabilities; one image's
             boxes share the image's maps: index them, ``maps[classes]``), or (H, W) for all.
         boxes (Tensor): (N, 4) x1, y1, x2, y2 in the maps' pixels.
-        params (CCGRParams): steps, step size (in units of each box's initial size), context, minimum size.
+        params (CCGRParams): steps, step size (in units of the box's size), context, minimum size, the
+            coarse-to-fine levels.
         stop_points (Tensor or None): (N, K, 2) x, y of each box's peaks (the peaks of its class in its image; NaN
             rows pad), or None: no stop.
 
@@ -143,25 +161,36 @@ def refine_boxes(maps, boxes, params=CCGRParams(), stop_points=None):
     if len(boxes) == 0:
         return boxes.clone()
     h, w = maps.shape[-2:]
-    integral = integral_image(maps.float())
-    size = (boxes[:, 2:] - boxes[:, :2]).clamp_min(params.min_size).repeat(1, 2)  # the units of the descent
+    maps = maps.float()
     limit = boxes.new_tensor([w, h, w, h])
     x = _clip(boxes.clone(), w, h, params.min_size)
     if stop_points is not None:
         stop_points = torch.as_tensor(stop_points, dtype=torch.float32, device=maps.device).reshape(len(boxes), -1, 2)
         allowed = _points_inside(x, stop_points).clamp_min(1)
-        stopped = torch.zeros(len(boxes), dtype=torch.bool, device=maps.device)
-    for _ in range(int(params.steps)):
-        x.requires_grad_(True)
-        loss = ccgr_loss(integral, x, params.context_scale, params.context_mean).sum()
-        (grad,) = torch.autograd.grad(loss, x)
-        with torch.no_grad():
-            step = _clip(x - params.step_size * grad * size * size, w, h, params.min_size)
-            if stop_points is not None:
-                stopped |= _points_inside(step, stop_points) > allowed
-                step = torch.where(stopped[:, None], x, step)
-            x = step
+    for factor, steps in _levels(params):
+        sides = x[:, 2:] - x[:, :2]
+        integral = integral_image(gaussian_blur(maps, factor * sides.prod(1).sqrt()) if factor else maps)
+        size = sides.clamp_min(params.min_size).repeat(1, 2)  # the units of this level's steps
+        for _ in range(steps):
+            x.requires_grad_(True)
+            loss = ccgr_loss(integral, x, params.context_scale, params.context_mean).sum()
+            (grad,) = torch.autograd.grad(loss, x)
+            with torch.no_grad():
+                step = _clip(x - params.step_size * grad * size * size, w, h, params.min_size)
+                if stop_points is not None:  # a step onto a new point moves only the sides that go inwards
+                    inward = torch.cat([torch.maximum(step[:, :2], x[:, :2]), torch.minimum(step[:, 2:], x[:, 2:])], 1)
+                    step = torch.where((_points_inside(step, stop_points) > allowed)[:, None], inward, step)
+                x = step
     return torch.minimum(x.detach(), limit)
+
+
+def _levels(params):
+    """(σ factor, steps) of each level: the coarse levels share the first half of the steps, the map itself (0) the
+    rest; without coarse levels every step is on the map."""
+    coarse = int(params.steps) // 2 if params.blur else 0
+    n = len(params.blur)
+    out = [(f, (coarse * (k + 1)) // n - (coarse * k) // n) for k, f in enumerate(params.blur)]
+    return [(f, s) for f, s in out + [(0.0, int(params.steps) - coarse)] if s > 0]
 
 
 def points_in_boxes(boxes, points):
@@ -186,3 +215,42 @@ def _clip(boxes, w, h, min_size):
     x2 = torch.maximum(boxes[:, 2], x1 + min_size).clamp(max=w)
     y2 = torch.maximum(boxes[:, 3], y1 + min_size).clamp(max=h)
     return torch.stack([x1, y1, x2, y2], 1)
+
+
+def gaussian_blur(maps, sigmas):
+    """
+    Each map blurred with its own Gaussian, approximated by three passes of a box filter along each axis (of radius
+    r or r + 1, so that their variances add up to about σ²; each pass is a difference of a cumulative sum, so the
+    cost does not grow with σ). A pass averages over the part of its window inside the map, so pixels outside the map do not count and a
+    border keeps its level.
+
+    Args:
+        maps (Tensor): (N, H, W). sigmas (Tensor): (N,) σ in pixels, ≥ 0 (below about 0.7: the map unchanged).
+
+    Returns:
+        Tensor: (N, H, W), on the maps' device.
+    """
+    var = torch.as_tensor(sigmas, dtype=torch.float32, device=maps.device).reshape(-1).clamp_min(0) ** 2
+    # a pass of radius r has variance r (r + 1) / 3; the three passes take radius r or r + 1 to add up to about σ²
+    low = torch.floor((torch.sqrt(1 + 4 * var) - 1) / 2).long()
+    wider = torch.round(3 * (var - low * (low + 1)) / (2 * (low + 1))).clamp(0, 3).long()
+    if len(maps) == 0 or not bool(((low > 0) | (wider > 0)).any()):
+        return maps
+    out = maps
+    for k in range(3):
+        radius = low + (wider > k).long()
+        out = _box_pass(_box_pass(out, radius, 2), radius, 1)
+    return out
+
+
+def _box_pass(maps, radius, dim):
+    """The mean of each map over the window i − r ... i + r along ``dim`` (1 or 2), clipped to the map; r (N,)."""
+    n = maps.shape[dim]
+    cum = F.pad(maps.cumsum(dim), (1, 0) if dim == 2 else (0, 0, 1, 0))
+    i = torch.arange(n, device=maps.device)
+    hi = (i[None] + radius[:, None] + 1).clamp(max=n)  # (N, n)
+    lo = (i[None] - radius[:, None]).clamp(min=0)
+    shape = (len(maps), 1, n) if dim == 2 else (len(maps), n, 1)
+    hi, lo = hi.view(shape), lo.view(shape)
+    total = cum.gather(dim, hi.expand_as(maps)) - cum.gather(dim, lo.expand_as(maps))
+    return total / (hi - lo).to(maps.dtype)
