@@ -45,6 +45,7 @@ def test_refinement_stops_before_a_second_peak():
     peaks = torch.tensor([[[21.0, 30.0], [35.0, 30.0]]])
     held = refine_boxes(_two_objects(), start, LONG, stop_points=peaks)
     assert 30 < held[0, 2] <= 35  # it grew, then stopped before holding the second peak
+    assert (held[0, [1, 3]] - torch.tensor([20.0, 40.0])).abs().max() < 1.5  # and its other sides still settled
     assert torch.equal(refine_boxes(_two_objects(), start, LONG, stop_points=torch.full((1, 2, 2), float("nan"))),
                        free)
     # a box that starts with two peaks may keep them, but takes no third

@@ -221,8 +221,8 @@ def gaussian_blur(maps, sigmas):
     """
     Each map blurred with its own Gaussian, approximated by three passes of a box filter along each axis (of radius
     r or r + 1, so that their variances add up to about σ²; each pass is a difference of a cumulative sum, so the
-    cost does not grow with σ). A pass averages over the part of its window inside the map, so pixels outside the map do not count and a
-    border keeps its level.
+    cost does not grow with σ). A pass averages over the part of its window inside the map, so pixels outside the
+    map do not count and a border keeps its level.
 
     Args:
         maps (Tensor): (N, H, W). sigmas (Tensor): (N,) σ in pixels, ≥ 0 (below about 0.7: the map unchanged).
