@@ -226,12 +226,14 @@ def main():
     have_dsrg = os.path.isfile(args.weights)
     if have_dsrg:
         probs = dsrg_probs(dicts, [r[0] for r in rows], args.weights)
-        evaluate(name, dsrg_maps(probs, rows), rows, params)
+        branch_maps = dsrg_maps(probs, rows)  # the same instances' maps serve the parts below
+        evaluate(name, branch_maps, rows, params)
     print("\nfrom parts of the true boxes (sides 30-50 %, centre within ±25 %):")
     header()
-    evaluate("true maps, blurred σ 2", maps, parts(rows), params)
+    part_rows = parts(rows)
+    evaluate("true maps, blurred σ 2", maps, part_rows, params)
     if have_dsrg:
-        evaluate(name, dsrg_maps(probs, rows), parts(rows), params)
+        evaluate(name, branch_maps, part_rows, params)
     else:
         print(f"(no DSRG head at {args.weights}: run benchmarks/bench_dsrg.py first)")
     if os.path.isfile(mil) and have_dsrg:
