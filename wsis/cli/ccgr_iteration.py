@@ -51,6 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--semantic-labels", help="iteration 1: the segmentation branch's label folder")
     p.add_argument("--proposals", help="a detectron2 proposal pickle of the images (default: the grouping's, made in "
                    "iteration 1 as <work>/proposals.pkl)")
+    p.add_argument("--objectness", choices=("contrast", "proposals", "none"), default="contrast",
+                   help="iteration 1: B_S of Eq. 4 (tools/make_ccgr_bags.py --objectness; 'proposals' for scored "
+                   "proposals such as MCG's; default: %(default)s)")
     for branch, name in (("mil", "mil_R18_scratch_copy_paste"), ("ss", "semantic_psp_R18_scratch_copy_paste"),
                          ("is", "mask_rcnn_R18_FPN_scratch_copy_paste")):
         p.add_argument(f"--{branch}-config", default=get_config_file(f"CCGR/{name}.yaml"),
@@ -127,7 +130,7 @@ class Iteration:
             keep = ["--proposals", self.proposals] if os.path.isfile(self.proposals) else ["--save-proposals",
                                                                                          self.proposals]
             bag_cmd = ["make_ccgr_bags"] + source + ["--cues", a.cues, "--foreground-labels", a.semantic_labels,
-                                                     "--out", bags] + keep
+                                                     "--objectness", a.objectness, "--out", bags] + keep
             labels = a.semantic_labels
         else:
             bag_cmd = ["make_ccgr_bags"] + source + ["--predictions", self.previous, "--proposals", self.proposals,

@@ -20,8 +20,10 @@ bag of its 10 proposals of highest IoU, labelled with the box's class:
 Without --proposals the boxes of the library's Selective-Search-style grouping of the whole image are used
 (wsis.methods.ccgr.proposals). Eq. 4's foreground O is the foreground of a semantic label folder with
 --foreground-labels (the paper's: AffinityNet's segmentation map; tools/ccgr_iteration.py passes the first
-segmentation labels), else the largest of the image's cue maps. Images without tags, cues, label map or peaks (or
-boxes) get no bag (counted).
+segmentation labels), else the largest of the image's cue maps. Eq. 4's B_S is O's centre-context gap by default
+(--objectness contrast: the grouping has no learned objectness, and with B_S = 0 the parts inside an object rank
+first); pass --objectness proposals with scored proposals such as MCG's. Images without tags, cues, label map or
+peaks (or boxes) get no bag (counted).
 """
 import argparse
 import logging
@@ -52,8 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--proposals", default=None, help="detectron2 proposal pickle (ids, boxes, objectness_logits)")
     p.add_argument("--save-proposals", default=None, metavar="PKL",
                    help="also write the proposals used as a detectron2 proposal pickle")
-    p.add_argument("--objectness", choices=("none", "proposals"), default="none",
-                   help="B_S of Eq. 4: 0, or the proposals' scores (default: %(default)s)")
+    p.add_argument("--objectness", choices=("contrast", "proposals", "none"), default="contrast",
+                   help="B_S of Eq. 4: the centre-context gap of Eq. 4's O (for proposals without a learned "
+                   "objectness), the proposals' scores (MCG's, ...), or 0 (default: %(default)s)")
     p.add_argument("--foreground-labels", default=None, metavar="DIR",
                    help="with --cues: semantic label maps <image_id>.png whose foreground is Eq. 4's O (default: "
                    "the largest of the image's cue maps)")

@@ -44,6 +44,16 @@ def test_label_foreground():
         label_foreground(np.zeros((2, 2, 3), np.uint8), (2, 2))
 
 
+def _square_labels(tmp_path):
+    """A label folder whose map of image 1 labels the red square class 2 (3 = class + 1), the rest background."""
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    label = np.zeros((64, 64), np.uint8)
+    label[8:28, 10:30] = 3
+    cv2.imwrite(str(labels / "1.png"), label)
+    return labels, label
+
+
 class _Cues:
     """A cue store's interface: one image whose class-2 map peaks on each square, class 4 weakly."""
 
@@ -86,27 +96,24 @@ def test_make_bags_writes_a_bag_file(tmp_path):
 
 
 def test_make_bags_foreground_labels_rank_by_the_label_map(tmp_path):
-    """Eq. 4's O from a semantic label folder: the red square labelled, everything else background, so the best
-    proposal of the square's peak is one with no background pixel, inside the square; an image without its map is
-    skipped with a reason naming it; the option needs cues."""
+    """Eq. 4's O from a semantic label folder (B_S = 0): the red square labelled, everything else background, so the
+    best proposal of the square's peak is one with no background pixel, inside the square; an image without its map
+    is skipped with a reason naming it; the option needs cues."""
     _, path = _image(tmp_path)
-    labels = tmp_path / "labels"
-    labels.mkdir()
-    label = np.zeros((64, 64), np.uint8)
-    label[8:28, 10:30] = 3
-    cv2.imwrite(str(labels / "1.png"), label)
+    labels, label = _square_labels(tmp_path)
     dicts = [{"image_id": 1, "file_name": path, "height": 64, "width": 64, "image_labels": [2, 4]},
              {"image_id": 3, "file_name": path, "height": 64, "width": 64, "image_labels": [2]}]
     cues = _Cues()
     cues.maps[3], cues.entries[3] = cues.maps[1], cues.entries[1]
     out = str(tmp_path / "bags.pkl")
-    done, skipped = make_bags(dicts, cues, out, min_peak=0.5, progress=False, foreground_labels=str(labels))
+    done, skipped = make_bags(dicts, cues, out, min_peak=0.5, progress=False, foreground_labels=str(labels),
+                              objectness="none")
     assert list(done) == [1] and skipped[0][0] == 3 and "3.png" in skipped[0][1] and "image id 3" in skipped[0][1]
     bags = read_bag_file(out)[1]
     best = bags["boxes"][bags["bag_index"] == 0][0]
     assert best[0] >= 10 and best[1] >= 8 and best[2] <= 30 and best[3] <= 28
     cv2.imwrite(str(labels / "1.png"), np.where(label > 0, 0, 3).astype(np.uint8))  # the inverse: grass labelled
-    make_bags(dicts[:1], _Cues(), out, min_peak=0.5, progress=False, foreground_labels=str(labels))
+    make_bags(dicts[:1], _Cues(), out, min_peak=0.5, progress=False, foreground_labels=str(labels), objectness="none")
     best = read_bag_file(out)[1]["boxes"][0]
     assert (best[2] - best[0]) * (best[3] - best[1]) > 20 * 20  # more grass than square: larger than the square
     cv2.imwrite(str(labels / "1.png"), np.zeros((32, 64), np.uint8))  # another image's map: skipped, said why
@@ -114,6 +121,30 @@ def test_make_bags_foreground_labels_rank_by_the_label_map(tmp_path):
     assert not done and "is 64x32, the image 64x64" in skipped[0][1] and "image id 1" in skipped[0][1]
     with pytest.raises(ValueError, match="needs cues"):
         make_bags(dicts, None, out, predictions={}, foreground_labels=str(labels), progress=False)
+
+
+def test_make_bags_objectness(tmp_path):
+    """B_S of Eq. 4 from given proposals: "contrast" (the default) stores O's centre-context gap and ranks the red
+    square's own box first, "none" stores 0 and ranks a part inside the square first (no background pixel),
+    "proposals" stores the file's scores; an unknown kind is refused."""
+    _, path = _image(tmp_path)
+    labels, label = _square_labels(tmp_path)
+    boxes = np.array([[14, 12, 26, 24], [10, 8, 30, 28], [6, 4, 34, 32]], np.float32)  # part, square, larger
+    proposals = {1: (boxes, np.array([0.9, 0.1, 0.5], np.float32))}
+    dicts = [{"image_id": 1, "file_name": path, "height": 64, "width": 64, "image_labels": [2]}]
+    out = str(tmp_path / "bags.pkl")
+    got = {}
+    for kind in ("contrast", "none", "proposals"):
+        make_bags(dicts, _Cues(), out, proposals, min_peak=0.5, progress=False, foreground_labels=str(labels),
+                  **({} if kind == "contrast" else {"objectness": kind}))
+        bag = read_bag_file(out)[1]
+        first = bag["bag_index"] == 0
+        got[kind] = (bag["boxes"][first][0].tolist(), bag["objectness"][first])
+    assert got["contrast"][0] == [10, 8, 30, 28] and got["contrast"][1].max() == pytest.approx(1.0)
+    assert got["none"][0] == [14, 12, 26, 24] and not got["none"][1].any()
+    assert sorted(got["proposals"][1].tolist()) == pytest.approx([0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match="objectness must be"):
+        make_bags(dicts, _Cues(), out, proposals, objectness="mcg", progress=False)
 
 
 def test_make_ccgr_bags_cli_reports_skipped_images(tmp_path, caplog):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from wsis.methods.ccgr.losses import wsddn_bag_loss, wsddn_bag_scores
-from wsis.methods.ccgr.peaks import find_peaks, peak_bags
+from wsis.methods.ccgr.peaks import contrast_objectness, find_peaks, peak_bags
 from wsis.methods.ccgr.refine import (CCGRParams, _levels, box_means, ccgr_loss, gaussian_blur, integral_image,
                                       refine_boxes)
 
@@ -206,3 +206,31 @@ def test_box_masks_crop_the_class_and_give_overlaps_to_the_smaller_box():
     assert not masks[2].any()                            # no class-5 pixel in the third box
     with pytest.raises(ValueError, match="2 boxes for 1 classes"):
         box_masks(labels, [[0, 0, 1, 1], [0, 0, 2, 2]], [3])
+
+
+def test_contrast_objectness_by_hand():
+    """B_S = Φ_O(B) − Φ_O(C) on a 10 × 10 foreground square at (10, 10) in a 40 × 40 map."""
+    fg = torch.zeros(40, 40)
+    fg[10:20, 10:20] = 1.0
+    boxes = torch.tensor([[10.0, 10.0, 20.0, 20.0],   # the square: inside 1, ring 0
+                          [12.0, 12.0, 18.0, 18.0],   # a part: ring (9 × 9 − 6 × 6) all foreground
+                          [30.0, 30.0, 36.0, 36.0],   # background
+                          [5.0, 10.0, 25.0, 20.0],    # twice as wide: inside 100/200, ring 0 (30 × 15 − 200)
+                          [0.0, 0.0, 4.0, 4.0]])      # at the corner: the ring is clipped to the image
+    got = contrast_objectness(fg, boxes)
+    assert got.tolist() == pytest.approx([1.0, 0.0, 0.0, 0.5, 0.0], abs=1e-5)
+    # a ring of 2 px outside the square with the 1.5× context: 14 × 14 box centred on the square, 21 × 21 context
+    ring = contrast_objectness(fg, torch.tensor([[8.0, 8.0, 22.0, 22.0]]))
+    assert ring.item() == pytest.approx(100 / 196 - 0 / (21 * 21 - 196), abs=1e-5)
+    assert contrast_objectness(fg, torch.zeros(0, 4)).shape == (0,)
+
+
+def test_contrast_objectness_puts_the_whole_object_first_where_eq4_alone_picks_a_part():
+    """With B_S = 0, Eq. 4 ranks a part inside the object above the object's own box (no background pixel);
+    with the contrast objectness the object's box comes first."""
+    fg = torch.zeros(40, 40)
+    fg[10:20, 10:20] = 1.0
+    boxes = torch.tensor([[12.0, 12.0, 18.0, 18.0], [10.0, 10.0, 20.0, 20.0], [11.0, 9.0, 21.0, 20.0]])
+    peak, cls = torch.tensor([[15.0, 15.0]]), torch.tensor([0])
+    assert peak_bags(peak, cls, boxes, torch.zeros(3), fg)[0].tolist()[0] == 0
+    assert peak_bags(peak, cls, boxes, contrast_objectness(fg, boxes), fg)[0].tolist() == [1, 2, 0]

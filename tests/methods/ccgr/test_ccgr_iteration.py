@@ -226,7 +226,8 @@ def test_make_bags_from_predictions_and_saved_proposals(tmp_path):
 
 def test_iteration_one_bags_use_the_first_segmentation_labels_as_eq4_foreground(tmp_path):
     """The paper's O of Eq. 4 is the first segmentation labels' map (AffinityNet's): iteration 1's bag command
-    passes --semantic-labels as --foreground-labels; later iterations' box bags have no O."""
+    passes --semantic-labels as --foreground-labels, and --objectness (default contrast); later iterations' box
+    bags have no O."""
     from wsis.cli.ccgr_iteration import Iteration, parse_args
 
     one = parse_args(["--work", str(tmp_path), "--iteration", "1", "--dataset", "d", "--cues", "c",
@@ -234,5 +235,10 @@ def test_iteration_one_bags_use_the_first_segmentation_labels_as_eq4_foreground(
     name, cmd, _ = Iteration(one, "j.json", "img").stages()[0]
     assert name == "bags" and cmd[0] == "make_ccgr_bags"
     assert cmd[cmd.index("--foreground-labels") + 1] == os.path.abspath("labels")
+    assert cmd[cmd.index("--objectness") + 1] == "contrast"
+    mcg = parse_args(["--work", str(tmp_path), "--iteration", "1", "--dataset", "d", "--cues", "c",
+                      "--semantic-labels", "labels", "--objectness", "proposals"])
+    cmd = Iteration(mcg, "j.json", "img").stages()[0][1]
+    assert cmd[cmd.index("--objectness") + 1] == "proposals"
     two = parse_args(["--work", str(tmp_path), "--iteration", "2", "--dataset", "d"])
     assert "--foreground-labels" not in Iteration(two, "j.json", "img").stages()[0][1]

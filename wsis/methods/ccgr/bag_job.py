@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .bag_file import write_bag_file, write_proposal_file
 from .box_bags import box_bags
-from .peaks import image_bags
+from .peaks import contrast_objectness, image_bags
 from .proposals import selective_search_boxes
 
 __all__ = ["make_bags", "cue_foreground", "label_foreground"]
@@ -92,14 +92,16 @@ class _Job:
             fg = label_foreground(label, (d["height"], d["width"]))
         else:
             fg = cue_foreground(cams, (d["height"], d["width"]))
+        if self.objectness == "contrast":
+            objectness = contrast_objectness(torch.from_numpy(fg), torch.as_tensor(np.asarray(boxes, np.float32)))
         bags = image_bags(torch.from_numpy(np.asarray(cams)[keep]), [int(classes[i]) for i in keep], stride,
                           torch.as_tensor(np.asarray(boxes, np.float32)), torch.as_tensor(objectness),
                           torch.from_numpy(fg), self.top_k, self.penalty, self.min_peak)
         return d["image_id"], bags, kept, None
 
 
-def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0.1, objectness="none", min_peak=0.5,
-              workers=1, progress=True, predictions=None, score_thresh=0.5, save_proposals=None,
+def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0.1, objectness="contrast",
+              min_peak=0.5, workers=1, progress=True, predictions=None, score_thresh=0.5, save_proposals=None,
               foreground_labels=None):
     """
     Args:
@@ -110,9 +112,11 @@ def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0
         proposals (dict or None): image id → ((P, 4) XYXY boxes, (P,) scores), e.g. a detectron2 proposal pickle;
             None: whole-image Selective-Search-style boxes (:func:`~.proposals.selective_search_boxes`).
         top_k, penalty: Eq. 4's bag size and background weight.
-        objectness (str): B_S of Eq. 4: "none" (0: the grouping has no learned objectness, so the ranking is the
-            background term alone) or "proposals" (the proposals' scores: a detectron2 file's objectness logits, or
-            the grouping's fill).
+        objectness (str): B_S of Eq. 4: "contrast" (:func:`~.peaks.contrast_objectness`: O's centre-context gap,
+            wsis's, for proposals without a learned objectness), "proposals" (the proposals' scores: a detectron2
+            file's objectness logits, or the grouping's fill) or "none" (0: the ranking is the background term
+            alone, which puts the parts inside an object first). Box bags (``predictions``) rank by IoU; they
+            keep the proposals' scores with "proposals", else 0.
         min_peak (float): a peak must reach this fraction of its class map's maximum (wsis's; PRM's rule alone
             finds about 20 peaks an image in from-scratch CAMs of the copy-paste set, which has 1.8 objects).
         predictions (dict or None): image id → the instance branch's predictions
@@ -128,8 +132,8 @@ def make_bags(dataset_dicts, cues, out_file, proposals=None, top_k=10, penalty=0
     Returns:
         (dict, list): image id → bags (images with at least one bag), and the skipped (image id, reason).
     """
-    if objectness not in ("none", "proposals"):
-        raise ValueError(f"objectness must be 'none' or 'proposals', got {objectness!r}")
+    if objectness not in ("none", "proposals", "contrast"):
+        raise ValueError(f"objectness must be 'none', 'proposals' or 'contrast', got {objectness!r}")
     if (cues is None) == (predictions is None):
         raise ValueError("bags come from cues (peaks) or from predictions (boxes): give exactly one")
     if foreground_labels and cues is None:

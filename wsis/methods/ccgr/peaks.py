@@ -9,15 +9,19 @@ PRM, Zhou et al. 2018) and the proposals of each bag, ranked by Eq. 4.
   would hold exactly one of them).
 * A peak's **bag** holds the proposals that contain the peak and no other peak of its class, the 10 best by
   R(B) = B_S − 0.1 · Σ_B (1 − O) / |B|  (Eq. 4): B_S the proposal's objectness, O the foreground score map.
+* Proposals without a learned objectness (the paper's MCG has one; Selective Search has none) can take B_S from O
+  itself (:func:`contrast_objectness`, wsis's): the centre-context gap of Eq. 3 on O, high for a box that holds
+  foreground and whose context ring does not. With B_S = 0, Eq. 4 alone ranks first the boxes with no background
+  pixel, which are the parts inside an object.
 
 Pure PyTorch; maps and boxes in image pixels (a map at stride s has its peaks at ((x + 0.5) s, (y + 0.5) s)).
 """
 import torch
 import torch.nn.functional as F
 
-from .refine import box_sums, integral_image, points_in_boxes
+from .refine import box_sums, ccgr_loss, integral_image, points_in_boxes
 
-__all__ = ["find_peaks", "peak_bags", "image_bags"]
+__all__ = ["find_peaks", "peak_bags", "image_bags", "contrast_objectness"]
 
 
 def find_peaks(maps, classes, stride=1.0, min_peak=0.0):
@@ -49,6 +53,24 @@ def find_peaks(maps, classes, stride=1.0, min_peak=0.0):
     m, y, x = keep.nonzero(as_tuple=True)
     xy = torch.stack([(x.float() + 0.5) * stride, (y.float() + 0.5) * stride], 1)
     return xy, torch.as_tensor(list(classes), dtype=torch.long)[m], maps[m, y, x]
+
+
+def contrast_objectness(foreground, boxes, context_scale=1.5):
+    """
+    B_S of Eq. 4 from the foreground map (wsis's, for proposals without a learned objectness): Φ_O(B) − Φ_O(C), the
+    negated L_CCGR of Eq. 3 on O, context C the box ``context_scale`` × as wide and high minus the box (clipped to
+    the image). 1 for a box that fits a foreground region on background; 0 for a part inside a region or a box on
+    background; negative for a box in a hole.
+
+    Args:
+        foreground (Tensor): (H, W) O in [0, 1]. boxes (Tensor): (P, 4) x1, y1, x2, y2 in pixels of O.
+
+    Returns:
+        Tensor: (P,) in [−1, 1].
+    """
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    integral = integral_image(torch.as_tensor(foreground, dtype=torch.float32))
+    return -ccgr_loss(integral.expand(len(boxes), *integral.shape), boxes, context_scale)
 
 
 def peak_bags(peaks_xy, peak_classes, boxes, objectness, foreground, top_k=10, penalty=0.1):
