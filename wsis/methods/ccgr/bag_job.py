@@ -92,11 +92,11 @@ class _Job:
             fg = label_foreground(label, (d["height"], d["width"]))
         else:
             fg = cue_foreground(cams, (d["height"], d["width"]))
+        boxes = torch.as_tensor(np.asarray(boxes, np.float32))
         if self.objectness == "contrast":
-            objectness = contrast_objectness(torch.from_numpy(fg), torch.as_tensor(np.asarray(boxes, np.float32)))
-        bags = image_bags(torch.from_numpy(np.asarray(cams)[keep]), [int(classes[i]) for i in keep], stride,
-                          torch.as_tensor(np.asarray(boxes, np.float32)), torch.as_tensor(objectness),
-                          torch.from_numpy(fg), self.top_k, self.penalty, self.min_peak)
+            objectness = contrast_objectness(torch.from_numpy(fg), boxes)
+        bags = image_bags(torch.from_numpy(np.asarray(cams)[keep]), [int(classes[i]) for i in keep], stride, boxes,
+                          torch.as_tensor(objectness), torch.from_numpy(fg), self.top_k, self.penalty, self.min_peak)
         return d["image_id"], bags, kept, None
 
 
