@@ -205,6 +205,8 @@ def main():
                    "mil/ model and bags.pkl instead of the defaults")
     p.add_argument("--step-size", type=float, default=CCGRParams().step_size)
     p.add_argument("--images", type=int, default=400, help="the first N train images (default: %(default)s)")
+    p.add_argument("--skip", type=int, default=0, help="start after the first K images (by id), e.g. to check a "
+                   "setting on images other than those it was chosen on (default: %(default)s)")
     args = p.parse_args()
     mil = os.path.join(REPO, "output", "ccgr", "mil_R18_scratch_copy_paste", "model_final.pth")
     config = os.path.join(REPO, "projects", "CCGR", "configs", "mil_R18_scratch_copy_paste.yaml")
@@ -216,10 +218,11 @@ def main():
         bag_file = os.path.join(args.iteration, "bags.pkl")
     torch.set_num_threads(1)
     dicts, _ = load_coco_instances(os.path.join(CP, "annotations", "instances_train.json"), os.path.join(CP, "train"))
-    dicts = sorted(dicts, key=lambda d: d["image_id"])[: args.images]
+    dicts = sorted(dicts, key=lambda d: d["image_id"])[args.skip: args.skip + args.images]
     rows = instances(dicts)
     params = {"step_size": args.step_size}
-    print(f"{len(rows)} instances of {len(dicts)} images; step size {args.step_size}; boxes jittered ±30 %")
+    print(f"{len(rows)} instances of {len(dicts)} images (after the first {args.skip}); step size "
+          f"{args.step_size}; boxes jittered ±30 %")
     header()
     maps = true_maps(dicts, rows)
     evaluate("true maps, blurred σ 2", maps, rows, params)

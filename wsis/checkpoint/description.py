@@ -11,6 +11,7 @@ lists, dicts), so ``torch.load(weights_only=True)`` reads them. Detectron2-free.
 """
 import json
 import os
+import pickle
 
 import torch
 
@@ -90,10 +91,18 @@ def training_description(cfg, datasets=None):
 
 
 def read_description(path):
-    """The description in checkpoint ``path`` (a local ``.pth``), or None: not written by a describing wsis."""
-    if not str(path).endswith(".pth"):
-        return None  # Detectron2's .pkl checkpoints (Caffe2 / model-zoo pickles) carry none
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    """The description in checkpoint ``path`` (a local ``.pth``, or a ``.pkl`` backbone written by
+    :func:`wsis.checkpoint.backbone.export_backbone`: its source's), or None: not written by a describing wsis."""
+    if str(path).endswith(".pkl"):  # Detectron2's model-zoo pickles; only wsis's backbone exports carry one
+        try:
+            with open(path, "rb") as f:
+                checkpoint = pickle.load(f, encoding="latin1")
+        except Exception:  # not a pickle: Detectron2 reports it when it loads the weights; it has no description
+            return None
+    elif str(path).endswith(".pth"):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    else:
+        return None
     entry = checkpoint.get(KEY) if isinstance(checkpoint, dict) else None
     return entry if isinstance(entry, dict) and entry.get("format") == FORMAT else None
 

@@ -26,7 +26,9 @@ Stages, under ``<work>/iteration_<k>/``:
 
 From iteration 2 on each branch starts from its checkpoint of iteration k − 1 (``--from-scratch``: from its config's
 ``MODEL.WEIGHTS``). ``--mil-opts``, ``--ss-opts``, ``--is-opts`` add config overrides (one quoted string each,
-e.g. "SOLVER.MAX_ITER 100"); ``--num-gpus`` goes to the three trainings; ``--dry-run`` prints the commands.
+e.g. "SOLVER.MAX_ITER 100"); a ``MODEL.WEIGHTS`` among them is the branch's initial weights in iteration 1 (and with
+``--from-scratch``): later iterations still start from iteration k − 1. ``--num-gpus`` goes to the three trainings;
+``--dry-run`` prints the commands.
 """
 import argparse
 import importlib
@@ -157,10 +159,12 @@ class Iteration:
         return out
 
     def training(self, config, name, opts, extra):
-        if self.args.iteration > 1 and not self.args.from_scratch:
+        opts = opts + shlex.split(extra)
+        if self.args.iteration > 1 and not self.args.from_scratch:  # after the user's options: a MODEL.WEIGHTS
+            # there (initial weights, e.g. tools/export_backbone.py's) is iteration 1's, not a restart of every one
             opts = opts + ["MODEL.WEIGHTS", os.path.join(self.prev, name, "model_final.pth")]
         cmd = ["train_net"] + ["--config-file", config, "--resume", "--num-gpus", str(self.args.num_gpus),
-                                   *opts, *shlex.split(extra), "OUTPUT_DIR", self.path(name)]
+                               *opts, "OUTPUT_DIR", self.path(name)]
         return (f"{name} branch", cmd, self.path(name, "model_final.pth"))
 
     def inference(self, config, name, out, opts, extra):

@@ -242,3 +242,20 @@ def test_iteration_one_bags_use_the_first_segmentation_labels_as_eq4_foreground(
     assert cmd[cmd.index("--objectness") + 1] == "proposals"
     two = parse_args(["--work", str(tmp_path), "--iteration", "2", "--dataset", "d"])
     assert "--foreground-labels" not in Iteration(two, "j.json", "img").stages()[0][1]
+
+
+def test_initial_weights_in_the_opts_serve_iteration_one_only(tmp_path):
+    """A MODEL.WEIGHTS in --ss-opts (e.g. the CAM classifier's exported backbone) initialises iteration 1's branch;
+    iteration 2 repeats the same options and still starts from iteration 1's checkpoint, unless --from-scratch."""
+    from wsis.cli.ccgr_iteration import Iteration, parse_args
+
+    def weights(argv):
+        stages = {name: cmd for name, cmd, _ in Iteration(parse_args(argv), "j.json", "img").stages()}
+        cmd = stages["ss branch"]
+        return [cmd[i + 1] for i, v in enumerate(cmd) if v == "MODEL.WEIGHTS"][-1]  # the last one wins
+
+    common = ["--work", str(tmp_path), "--dataset", "d", "--ss-opts", "MODEL.WEIGHTS /w/backbone.pkl"]
+    assert weights(["--iteration", "1", "--cues", "c", "--semantic-labels", "l", *common]) == "/w/backbone.pkl"
+    assert weights(["--iteration", "2", *common]) == os.path.join(str(tmp_path), "iteration_1", "ss",
+                                                                  "model_final.pth")
+    assert weights(["--iteration", "2", "--from-scratch", *common]) == "/w/backbone.pkl"
