@@ -43,7 +43,7 @@ def test_export_round_trip_carries_the_description(tmp_path):
     assert data["matching_heuristics"] is True and data["__author__"].endswith(str(src))
     np.testing.assert_array_equal(data["model"]["stem.conv1.weight"], _state()["backbone.stem.conv1.weight"].numpy())
     assert data[KEY] == desc and read_description(str(dst)) == desc  # a model trained from it can say so
-    assert not (tmp_path / "backbone.pkl.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone.pkl", "model_final.pth"]  # no temporary left
     # a bare state dict (no "model" key) and a checkpoint without a description export too
     torch.save(_state(), src)
     export_backbone(str(src), str(dst))

@@ -15,6 +15,8 @@ import pickle
 
 import torch
 
+from wsis.core.io import atomic_open
+
 from .description import KEY, read_description
 
 __all__ = ["BackboneExportError", "backbone_state", "export_backbone"]
@@ -85,8 +87,6 @@ def export_backbone(src, dst):
     description = read_description(src)
     if description is not None:
         data[KEY] = description
-    tmp = f"{dst}.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_open(dst, "wb") as f:
         pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, dst)
     return len(weights)
