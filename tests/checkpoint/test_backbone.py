@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsis.checkpoint import KEY, read_description
+from wsis.checkpoint import ENV, KEY, read_description
 from wsis.checkpoint.backbone import BackboneExportError, backbone_state, export_backbone
 from wsis.checkpoint.description import FORMAT
 from wsis.cli.export_backbone import main as export_main
@@ -62,3 +62,16 @@ def test_export_errors_name_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "junk.pth: not a readable torch checkpoint" in err
     assert not (tmp_path / "b.pkl").exists()
+
+
+def test_cli_reads_wsis_model_zoo_names(tmp_path, monkeypatch, capsys):
+    zoo = tmp_path / "zoo" / "CAM" / "cam_R18_scratch_copy_paste" / "model_final.pth"
+    zoo.parent.mkdir(parents=True)
+    torch.save({"model": _state()}, zoo)
+    monkeypatch.setenv(ENV, str(tmp_path / "zoo"))
+    out = tmp_path / "backbone.pkl"
+    assert export_main(["wsis://CAM/cam_R18_scratch_copy_paste/model_final.pth", str(out)]) == 0
+    assert len(pickle.load(open(out, "rb"))["model"]) == 4
+    assert export_main(["wsis://CAM/no_such_config/model_final.pth", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_such_config" in err

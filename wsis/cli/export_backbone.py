@@ -15,6 +15,8 @@ BatchNorm model).
 import argparse
 import sys
 
+from fvcore.common.file_io import PathManager
+
 from wsis.checkpoint.backbone import BackboneExportError, export_backbone
 
 __all__ = ["main", "parse_args"]
@@ -22,7 +24,8 @@ __all__ = ["main", "parse_args"]
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a detectron2 / wsis checkpoint (.pth)")
+    p.add_argument("checkpoint", help="a detectron2 / wsis checkpoint (.pth): a path, a wsis:// name "
+                   "(WSIS_MODEL_ZOO) or a URL")
     p.add_argument("out", help="the backbone's weights (.pkl)")
     return p.parse_args(argv)
 
@@ -30,8 +33,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        count = export_backbone(args.checkpoint, args.out)
-    except BackboneExportError as e:
+        count = export_backbone(PathManager.get_local_path(args.checkpoint), args.out)
+    except (BackboneExportError, OSError, ValueError) as e:  # ValueError: an unknown wsis:// name
         print(f"export_backbone: {e}", file=sys.stderr)
         return 2
     print(f"{args.out}: {count} backbone arrays of {args.checkpoint}")
