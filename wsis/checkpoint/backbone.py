@@ -17,7 +17,7 @@ import torch
 
 from wsis.core.io import atomic_open
 
-from .description import KEY, read_description
+from .description import KEY, description_of
 
 __all__ = ["BackboneExportError", "backbone_state", "export_backbone"]
 
@@ -84,7 +84,7 @@ def export_backbone(src, dst):
         raise BackboneExportError(f"{src}: no backbone.* weights in this checkpoint")
     data = {"model": weights, "__author__": f"wsis export_backbone of {os.path.abspath(src)}",
             "matching_heuristics": True}
-    description = read_description(src)
+    description = description_of(checkpoint)  # the checkpoint is loaded already: no second torch.load
     if description is not None:
         data[KEY] = description
     with atomic_open(dst, "wb") as f:

@@ -18,7 +18,7 @@ import torch
 from wsis import __version__
 from wsis.data.pseudo_store import PseudoMaskError, load_pseudo_masks, source_hash_of_file
 
-__all__ = ["KEY", "FORMAT", "training_description", "read_description", "format_description",
+__all__ = ["KEY", "FORMAT", "training_description", "read_description", "description_of", "format_description",
            "weak_label_difference"]
 
 KEY = "wsis"
@@ -103,6 +103,11 @@ def read_description(path):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     else:
         return None
+    return description_of(checkpoint)
+
+
+def description_of(checkpoint):
+    """The description in a loaded checkpoint (the object ``torch.load`` / ``pickle.load`` returned), or None."""
     entry = checkpoint.get(KEY) if isinstance(checkpoint, dict) else None
     return entry if isinstance(entry, dict) and entry.get("format") == FORMAT else None
 
